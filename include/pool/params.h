@@ -1,0 +1,43 @@
+/*
+ * params.h - the startup parameters pgfjord tracks per connection (client_encoding,
+ * DateStyle, TimeZone, IntervalStyle, standard_conforming_strings, application_name and
+ * track_extra_parameters). A client's values are set on a server when they are linked
+ * and the server's values differ.
+ */
+#ifndef PF_POOL_PARAMS_H
+#define PF_POOL_PARAMS_H
+
+#include <stdbool.h>
+
+#define PF_MAX_TRACKED 16
+
+/* Build the list from the fixed set plus a comma list of extra names. */
+void pf_tracked_setup(const char *extra);
+void pf_tracked_free(void);
+int pf_tracked_count(void);
+const char *pf_tracked_name(int idx);
+/* Index of a parameter name (case-insensitive), or -1 when not tracked. */
+int pf_tracked_index(const char *name);
+
+/* A value per tracked parameter; NULL = unknown. */
+struct pf_tracked_values {
+	char *v[PF_MAX_TRACKED];
+};
+
+void pf_tracked_set(struct pf_tracked_values *vals, int idx, const char *value);
+void pf_tracked_copy(struct pf_tracked_values *dst, const struct pf_tracked_values *src);
+void pf_tracked_clear(struct pf_tracked_values *vals);
+bool pf_tracked_equal(const char *a, const char *b);
+
+/* Every ParameterStatus a server sent at login, to greet clients of the same pool. */
+struct pf_welcome {
+	int n;
+	char **names;
+	char **values;
+};
+
+void pf_welcome_set(struct pf_welcome *w, const char *name, const char *value);
+const char *pf_welcome_get(const struct pf_welcome *w, const char *name);
+void pf_welcome_clear(struct pf_welcome *w);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * pool.h - databases, users, pools and the process-wide state they live in.
+ *
+ * A connection's state is the list it is on; the counts SHOW POOLS needs are list lengths.
+ * This layer decides (may a pool open a server now? which client is next?); the session
+ * layer carries the decisions out on sockets.
+ */
+#ifndef PF_POOL_POOL_H
+#define PF_POOL_POOL_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "pool/params.h"
+#include "util/list.h"
+
+struct pf_userlist;
+
+struct pf_user {
+	struct list_head node;      /* in state.users */
+	char *name;
+	char *secret;               /* plain, md5 or SCRAM secret; NULL = none known */
+	int pool_size;              /* -1 = not set for this user */
+	int pool_mode;              /* POOL_MODE_UNSET = not set */
+	/* SCRAM keys learned from a client that logged in against a SCRAM secret,
+	 * used to log in to the server on the client's behalf (pass-through). */
+	bool has_scram_keys;
+	uint8_t scram_client_key[32];
+	uint8_t scram_server_key[32];
+};
+
+struct pf_database {
+	struct list_head node;      /* in state.databases */
+	char *name;
+	char *dbname;               /* database name on the server */
+	char *host;                 /* first host, or NULL for the default Unix socket */
+	int port;
+	struct pf_user *forced_user;/* user= in the connect string: one pool for all clients */
+	char *password;             /* password= in the connect string */
+	int pool_size;              /* -1 = default_pool_size */
+	int pool_mode;
+	char *startup_names[4];     /* client_encoding, datestyle, timezone, application_name */
+	char *startup_values[4];
+	int n_startup;
+	bool is_auto;               /* created from the "*" entry */
+	struct list_head pools;     /* pf_pool.db_node */
+};
+
+struct pf_pool {
+	struct list_head node;      /* in state.pools */
+	struct list_head db_node;   /* in database->pools */
+	struct pf_database *db;
+	struct pf_user *user;       /* the user servers log in as */
+	/* clients */
+	struct stat_list active_clients;   /* logged in: idle or linked */
+	struct stat_list waiting_clients;  /* waiting for a server (or for the welcome) */
+	/* servers */
+	struct stat_list active_servers;   /* linked to a client */
+	struct stat_list idle_servers;
+	struct stat_list used_servers;     /* running reset/cleanup queries */
+	struct stat_list login_servers;    /* connecting and logging in */
+	/* what servers of this pool reported at login, to greet clients */
+	struct pf_welcome welcome;
+	bool welcome_ok;
+	/* a failed server login: its error goes to waiting clients; retry after server_login_retry */
+	bool last_login_failed;
+	uint64_t last_login_fail_usec;
+	char *last_login_error;
+	char last_login_sqlstate[6];
+	struct event retry_timer;
+	bool retry_timer_set;
+};
+
+/* Process-wide state: the running config, the objects, the counters. */
+struct pf_state {
+	struct event_base *base;
+	struct pf_conf *conf;
+	struct pf_settings *set;    /* = &conf->set */
+	struct pf_userlist *userlist;
+	struct list_head databases;
+	struct list_head users;
+	struct list_head pools;
+	struct stat_list login_clients;   /* connected, not logged in yet */
+	struct stat_list cancel_clients;  /* connections that sent a CancelRequest */
+	int client_count;                 /* every client connection, for max_client_conn */
+	uint64_t next_conn_id;            /* ids shared by clients and servers */
+	bool shutting_down;
+	int shutdown_mode;                /* 0 none, 1 wait for servers, 2 wait for clients */
+	uid_t my_uid;
+};
+
+extern struct pf_state pf_state;
+
+void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
+void pf_pool_state_free(void);
+
+uint64_t pf_usec_now(void);
+
+/* Lookups. A database named like the request, else one made from "*", else NULL. */
+struct pf_database *pf_database_find(const char *name);
+struct pf_database *pf_database_find_or_auto(const char *name);
+/* The user of that name from auth_file (created on first use), or NULL. */
+struct pf_user *pf_user_find(const char *name);
+struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user);
+
+/* Effective settings of a pool. */
+int pf_pool_mode(const struct pf_pool *pool);
+int pf_pool_size(const struct pf_pool *pool);
+int pf_pool_server_count(const struct pf_pool *pool);
+struct pf_sock_opts;
+/* The TCP options of the running config. */
+void pf_state_sock_opts(struct pf_sock_opts *opts);
+/* May this pool open one more server connection now? */
+bool pf_pool_may_launch(const struct pf_pool *pool);
+
+#endif

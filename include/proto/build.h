@@ -1,0 +1,57 @@
+/*
+ * build.h - builders for PostgreSQL v3 messages.
+ *
+ * Each builder APPENDS one complete message (type byte, length, body) to a struct pf_buf;
+ * the buffer is not reset. Strings are C strings and are sent with their NUL. Builders do
+ * not allocate beyond the growth of the buffer.
+ */
+#ifndef PF_PROTO_BUILD_H
+#define PF_PROTO_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* --- backend messages (pgfjord acting as the server towards a client) --- */
+
+/* ErrorResponse 'E' with fields S and V (both = severity), C, M and, when not NULL, D and H. */
+void pf_build_error(struct pf_buf *b, const char *severity, const char *sqlstate,
+		    const char *message, const char *detail, const char *hint);
+/* NoticeResponse 'N' with severity NOTICE, fields S, V, C, M and, when not NULL, H. */
+void pf_build_notice(struct pf_buf *b, const char *sqlstate, const char *message, const char *hint);
+
+void pf_build_auth_ok(struct pf_buf *b);
+void pf_build_auth_cleartext(struct pf_buf *b);
+void pf_build_auth_md5(struct pf_buf *b, const uint8_t salt[4]);
+/* AuthenticationSASL: the list of n mechanism names. */
+void pf_build_auth_sasl(struct pf_buf *b, const char *const *mechs, int n);
+void pf_build_auth_sasl_continue(struct pf_buf *b, const uint8_t *data, size_t len);
+void pf_build_auth_sasl_final(struct pf_buf *b, const uint8_t *data, size_t len);
+
+void pf_build_param_status(struct pf_buf *b, const char *name, const char *value);
+void pf_build_backend_key(struct pf_buf *b, uint32_t pid, uint32_t key);
+/* ReadyForQuery with status PF_TXN_IDLE, PF_TXN_IN_BLOCK or PF_TXN_FAILED. */
+void pf_build_rfq(struct pf_buf *b, char status);
+/* NegotiateProtocolVersion 'v': newest minor version supported + unrecognized options. */
+void pf_build_negotiate_protocol(struct pf_buf *b, int newest_minor,
+				 const char *const *unrecognized, int n);
+
+/* --- frontend messages (pgfjord acting as the client towards a server) --- */
+
+/* StartupMessage for protocol 3.0 with n name/value pairs (no type byte). */
+void pf_build_startup(struct pf_buf *b, const char *const *names, const char *const *values, int n);
+void pf_build_query(struct pf_buf *b, const char *sql);
+/* PasswordMessage 'p' (cleartext or "md5..." response). */
+void pf_build_password(struct pf_buf *b, const char *s);
+/* SASLInitialResponse 'p': mechanism, then len bytes of data; len < 0 sends -1 (no data). */
+void pf_build_sasl_initial(struct pf_buf *b, const char *mech, const uint8_t *data, int len);
+/* SASLResponse 'p': the raw data. */
+void pf_build_sasl_response(struct pf_buf *b, const uint8_t *data, size_t len);
+/* CancelRequest: 16 bytes, no type byte. */
+void pf_build_cancel(struct pf_buf *b, uint32_t pid, uint32_t key);
+void pf_build_terminate(struct pf_buf *b);
+/* SSLRequest: 8 bytes, no type byte. */
+void pf_build_ssl_request(struct pf_buf *b);
+
+#endif

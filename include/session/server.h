@@ -1,0 +1,76 @@
+/*
+ * server.h - a server connection: connect and log in, then serve linked clients.
+ */
+#ifndef PF_SESSION_SERVER_H
+#define PF_SESSION_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "net/stream.h"
+#include "pool/params.h"
+#include "pool/pool.h"
+#include "util/list.h"
+
+enum pf_server_state {
+	SV_LOGIN,   /* pool->login_servers: resolving, connecting, authenticating */
+	SV_IDLE,    /* pool->idle_servers */
+	SV_ACTIVE,  /* pool->active_servers: linked to a client */
+	SV_USED,    /* pool->used_servers: running reset/cleanup queries before going idle */
+	SV_DEAD,
+};
+
+/* What to do once the queries pgfjord itself sent have all been answered. */
+enum pf_server_after {
+	AFTER_NOTHING,
+	AFTER_RESUME_CLIENT,  /* parameters were set for the linked client: let it go on */
+	AFTER_IDLE,           /* cleanup done: back to the pool */
+};
+
+struct pf_client;
+struct pf_server_login;
+
+struct pf_server {
+	struct list_head node;
+	enum pf_server_state state;
+	struct pf_stream stream;
+	uint64_t id;
+	struct pf_pool *pool;
+	struct pf_client *link;
+	struct pf_server_login *login;  /* only during login */
+	struct sockaddr_storage addr;   /* where it is connected: needed for cancel requests */
+	socklen_t addrlen;
+	uint32_t backend_pid;
+	uint32_t backend_key;
+	struct pf_tracked_values params;
+	/* transaction tracking */
+	int expect_rfq;                 /* Query/Sync/FunctionCall sent, ReadyForQuery not yet seen */
+	char tx_status;                 /* last ReadyForQuery status: I, T or E */
+	int internal_rfq;               /* our own queries not answered yet */
+	enum pf_server_after after_internal;
+	bool release_on_flush;          /* ReadyForQuery forwarded: release once the client has it */
+	uint64_t connect_usec;
+	uint64_t last_used_usec;
+	struct event timer;             /* connect timeout */
+	bool timer_set;
+};
+
+extern const struct pf_stream_ops pf_server_stream_ops;
+
+/* Open a new server connection for the pool (asynchronously). */
+void pf_server_launch(struct pf_pool *pool);
+void pf_server_close(struct pf_server *server, const char *reason);
+void pf_server_change_state(struct pf_server *server, enum pf_server_state state);
+/* Send queries of our own; responses are swallowed, then `after` happens. */
+bool pf_server_send_internal(struct pf_server *server, const char *const *queries, int n, enum pf_server_after after);
+const char *pf_server_prefix(const struct pf_server *server, char *buf, size_t len);
+void pf_server_log(const struct pf_server *server, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pf_server_reap(void);
+
+/* server_login.c */
+void pf_server_login_start(struct pf_server *server);
+enum pf_pkt_action pf_server_login_packet(struct pf_server *server, const struct pf_pkt *pkt);
+void pf_server_login_free(struct pf_server *server);
+
+#endif

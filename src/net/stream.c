@@ -1,0 +1,403 @@
+/*
+ * stream.c - the data path of one socket: read, frame, let the owner decide, forward.
+ *
+ * Forwarded bytes are written straight from this stream's receive buffer to the partner's
+ * socket, one write() per processed batch, never copied into another buffer. When the
+ * partner cannot take more, this stream stops reading until the partner's socket drains.
+ */
+#include "net/stream.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* Packets handled per wake-up before yielding to other connections (cf. sbuf_loopcnt). */
+#define STREAM_MAX_ROUNDS 5
+
+static bool stream_run(struct pf_stream *s);
+static bool flush_out(struct pf_stream *s);
+
+static void update_read_interest(struct pf_stream *s)
+{
+	if (s->closed)
+		return;
+	bool want = !s->paused && !s->blocked;
+	if (want && !s->read_enabled) {
+		event_add(&s->ev_read, NULL);
+		s->read_enabled = true;
+	} else if (!want && s->read_enabled) {
+		event_del(&s->ev_read);
+		s->read_enabled = false;
+	}
+}
+
+static void want_write(struct pf_stream *s, bool want)
+{
+	if (s->closed || want == s->write_enabled)
+		return;
+	if (want)
+		event_add(&s->ev_write, NULL);
+	else
+		event_del(&s->ev_write);
+	s->write_enabled = want;
+}
+
+/* A socket failed or reached EOF: tell its owner. false when `watch` got closed as a result. */
+static bool report_eof(struct pf_stream *failed, struct pf_stream *watch)
+{
+	if (!failed->closed)
+		failed->ops->on_event(failed, STREAM_EOF);
+	return !watch->closed;
+}
+
+static void release_buffer_if_empty(struct pf_stream *s)
+{
+	struct pf_iobuf *buf = s->buf;
+	if (buf && buf->send_pos == buf->recv_pos) {
+		pf_iobuf_put(buf);
+		s->buf = NULL;
+	}
+}
+
+/* Write the decided bytes to the partner. false when s got closed. */
+static bool send_decided(struct pf_stream *s)
+{
+	struct pf_iobuf *buf = s->buf;
+	if (!buf || buf->send_pos == buf->pkt_pos)
+		return true;
+	struct pf_stream *dst = s->partner;
+	if (!dst || dst->closed) {
+		/* Nobody to forward to (the partner left): drop the bytes. */
+		buf->send_pos = buf->pkt_pos;
+		release_buffer_if_empty(s);
+		return true;
+	}
+	if (dst->out.len) {
+		if (!flush_out(dst))
+			return report_eof(dst, s);
+		if (dst->out.len) {
+			s->blocked = true;
+			return true;
+		}
+	}
+	while (buf->send_pos < buf->pkt_pos) {
+		ssize_t n = write(dst->fd, buf->data + buf->send_pos, buf->pkt_pos - buf->send_pos);
+		if (n > 0) {
+			buf->send_pos += (uint32_t)n;
+			dst->bytes_sent += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			s->blocked = true;
+			want_write(dst, true);
+			return true;
+		}
+		return report_eof(dst, s);
+	}
+	release_buffer_if_empty(s);
+	if (s->notify_flush && !s->pkt_remain) {
+		s->notify_flush = false;
+		if (!s->ops->on_event(s, STREAM_FLUSHED))
+			return false;
+	}
+	return !s->closed;
+}
+
+/* Drop `take` bytes at pkt_pos, keeping any decided-but-unsent bytes in front of them. */
+static void drop_bytes(struct pf_iobuf *buf, uint32_t take)
+{
+	uint32_t pending = buf->pkt_pos - buf->send_pos;
+	if (pending)
+		memmove(buf->data + buf->send_pos + take, buf->data + buf->send_pos, pending);
+	buf->send_pos += take;
+	buf->pkt_pos += take;
+}
+
+/* Make room for a whole message of len bytes starting at pkt_pos. false = must wait. */
+static bool make_room_for(struct pf_stream *s, uint32_t len)
+{
+	struct pf_iobuf *buf = s->buf;
+	if (buf->send_pos < buf->pkt_pos)
+		return false; /* flush decided bytes first; we come back after */
+	if (len > buf->size)
+		s->buf = buf = pf_iobuf_grow(buf, len);
+	else if (buf->pkt_pos + len > buf->size)
+		pf_iobuf_compact(buf);
+	return true;
+}
+
+enum process_result { PROC_MORE, PROC_WAIT, PROC_CLOSED };
+
+/* Handle every complete header in the buffer. */
+static enum process_result process_buffer(struct pf_stream *s)
+{
+	while (!s->paused && !s->blocked && s->buf) {
+		struct pf_iobuf *buf = s->buf;
+		uint32_t avail = buf->recv_pos - buf->pkt_pos;
+		if (!avail)
+			return PROC_MORE;
+		if (s->pkt_remain) {
+			uint32_t take = avail < s->pkt_remain ? avail : s->pkt_remain;
+			if (s->skip_remain)
+				drop_bytes(buf, take);
+			else
+				buf->pkt_pos += take;
+			s->pkt_remain -= take;
+			continue;
+		}
+		uint32_t hdr = s->startup_mode ? 4 : 5;
+		if (avail < hdr)
+			return PROC_MORE;
+		const uint8_t *p = buf->data + buf->pkt_pos;
+		struct pf_pkt pkt;
+		pkt.hdr_len = hdr;
+		if (s->startup_mode) {
+			pkt.type = 0;
+			pkt.len = pf_get_u32(p);
+		} else {
+			pkt.type = p[0];
+			uint32_t l = pf_get_u32(p + 1);
+			pkt.len = l + 1;
+			if (l > 0x7fffffffU)
+				pkt.len = 0; /* force the bad-length path below */
+		}
+		if (pkt.len < hdr) {
+			s->ops->on_event(s, STREAM_BAD_PACKET);
+			return PROC_CLOSED;
+		}
+		pkt.full = avail >= pkt.len;
+		pkt.body = pkt.full ? p + hdr : NULL;
+		pkt.body_len = pkt.len - hdr;
+
+		enum pf_pkt_action act = s->ops->on_packet(s, &pkt);
+		if (s->closed)
+			return PROC_CLOSED;
+		uint32_t take = avail < pkt.len ? avail : pkt.len;
+		switch (act) {
+		case PKT_FORWARD:
+		case PKT_FORWARD_STOP:
+			buf->pkt_pos += take;
+			s->pkt_remain = pkt.len - take;
+			s->skip_remain = false;
+			if (act == PKT_FORWARD_STOP)
+				s->paused = true;
+			break;
+		case PKT_SKIP:
+		case PKT_CONSUMED:
+			drop_bytes(buf, take);
+			s->pkt_remain = pkt.len - take;
+			s->skip_remain = true;
+			break;
+		case PKT_NEED_FULL:
+			if (pkt.full)
+				break; /* owner changed its mind; ask again */
+			if (pkt.len > s->max_full) {
+				s->ops->on_event(s, STREAM_BAD_PACKET);
+				return PROC_CLOSED;
+			}
+			return make_room_for(s, pkt.len) ? PROC_MORE : PROC_WAIT;
+		case PKT_PAUSE:
+			s->paused = true;
+			break;
+		case PKT_CLOSED:
+			return PROC_CLOSED;
+		}
+	}
+	return PROC_WAIT;
+}
+
+/* Read once. Returns -1 when s got closed, 0 when nothing more now, 1 when bytes arrived. */
+static int read_some(struct pf_stream *s)
+{
+	if (!s->buf)
+		s->buf = pf_iobuf_get(0);
+	struct pf_iobuf *buf = s->buf;
+	if (buf->recv_pos == buf->size)
+		pf_iobuf_compact(buf);
+	if (buf->recv_pos == buf->size)
+		return 0; /* full of decided bytes waiting for the partner */
+	for (;;) {
+		ssize_t n = read(s->fd, buf->data + buf->recv_pos, buf->size - buf->recv_pos);
+		if (n > 0) {
+			buf->recv_pos += (uint32_t)n;
+			s->bytes_recv += (uint64_t)n;
+			return 1;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			release_buffer_if_empty(s);
+			return 0;
+		}
+		release_buffer_if_empty(s);
+		s->ops->on_event(s, STREAM_EOF);
+		return -1;
+	}
+}
+
+/* Process, forward and read until there is nothing more to do now. false = closed.
+ * Each round ends after processing, so no complete message is left behind unprocessed;
+ * bytes still in the socket wake us again (the read event is level-triggered). */
+static bool stream_run(struct pf_stream *s)
+{
+	for (int reads = 0;;) {
+		enum process_result pr = process_buffer(s);
+		if (pr == PROC_CLOSED || s->closed)
+			return false;
+		if (!send_decided(s))
+			return false;
+		if (s->paused || s->blocked)
+			break;
+		if (pr == PROC_WAIT && s->buf && s->buf->pkt_pos < s->buf->recv_pos)
+			continue; /* room was made for a whole message: look at it again */
+		if (reads++ == STREAM_MAX_ROUNDS)
+			break;
+		int r = read_some(s);
+		if (r < 0 || s->closed)
+			return false;
+		if (r == 0)
+			break;
+	}
+	update_read_interest(s);
+	return true;
+}
+
+static void on_read_ready(evutil_socket_t fd, short what, void *arg)
+{
+	stream_run(arg);
+}
+
+/* Send our own queued messages. false = socket error. */
+static bool flush_out(struct pf_stream *s)
+{
+	size_t done = 0;
+	while (done < s->out.len) {
+		ssize_t n = write(s->fd, s->out.data + done, s->out.len - done);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		return false;
+	}
+	s->bytes_sent += done;
+	if (done == s->out.len) {
+		pf_buf_reset(&s->out);
+		if (s->out.cap > 65536)
+			pf_buf_free(&s->out);
+	} else {
+		memmove(s->out.data, s->out.data + done, s->out.len - done);
+		s->out.len -= done;
+		want_write(s, true);
+	}
+	return true;
+}
+
+static void on_write_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct pf_stream *s = arg;
+	if (!flush_out(s)) {
+		report_eof(s, s);
+		return;
+	}
+	if (s->out.len)
+		return;
+	want_write(s, false);
+	struct pf_stream *src = s->partner;
+	if (src && src->partner == s && src->blocked && !src->closed) {
+		src->blocked = false;
+		stream_run(src);
+	}
+}
+
+void pf_stream_init(struct pf_stream *s, struct event_base *base, int fd, const struct pf_stream_ops *ops, void *owner)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->ops = ops;
+	s->owner = owner;
+	s->max_full = 1024 * 1024;
+	pf_buf_init(&s->out);
+	event_assign(&s->ev_read, base, fd, EV_READ | EV_PERSIST, on_read_ready, s);
+	event_assign(&s->ev_write, base, fd, EV_WRITE | EV_PERSIST, on_write_ready, s);
+}
+
+void pf_stream_close(struct pf_stream *s)
+{
+	if (s->closed)
+		return;
+	s->closed = true;
+	if (s->read_enabled)
+		event_del(&s->ev_read);
+	if (s->write_enabled)
+		event_del(&s->ev_write);
+	s->read_enabled = s->write_enabled = false;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	pf_iobuf_put(s->buf);
+	s->buf = NULL;
+	pf_buf_free(&s->out);
+	/* A partner blocked on us has nowhere to send: let it drop its bytes and go on. */
+	if (s->partner && s->partner->partner == s)
+		s->partner->blocked = false;
+}
+
+void pf_stream_resume(struct pf_stream *s)
+{
+	if (s->closed)
+		return;
+	s->paused = false;
+	stream_run(s);
+}
+
+void pf_stream_resume_later(struct pf_stream *s)
+{
+	if (s->closed)
+		return;
+	s->paused = false;
+	update_read_interest(s);
+	/* Buffered bytes do not make the socket readable: wake ourselves for them. */
+	if (s->buf && s->buf->pkt_pos < s->buf->recv_pos && !s->blocked)
+		event_active(&s->ev_read, EV_READ, 0);
+}
+
+void pf_stream_pause(struct pf_stream *s)
+{
+	s->paused = true;
+	update_read_interest(s);
+}
+
+bool pf_stream_write(struct pf_stream *s, const void *data, size_t len)
+{
+	if (s->closed)
+		return false;
+	pf_buf_put(&s->out, data, len);
+	if (s->write_enabled)
+		return true; /* already waiting for the socket */
+	return flush_out(s);
+}
+
+bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b)
+{
+	bool ok = pf_stream_write(s, b->data, b->len);
+	pf_buf_reset(b);
+	return ok;
+}
+
+bool pf_stream_idle(const struct pf_stream *s)
+{
+	return !s->buf && !s->out.len && !s->pkt_remain;
+}
+
+uint32_t pf_stream_unprocessed(const struct pf_stream *s)
+{
+	return s->buf ? s->buf->recv_pos - s->buf->pkt_pos : 0;
+}

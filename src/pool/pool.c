@@ -1,0 +1,274 @@
+/* pool.c - databases, users and pools: creation from the config, lookups, limits. */
+#include "pool/pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/userlist.h"
+#include "net/sock.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+struct pf_state pf_state;
+
+uint64_t pf_usec_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist)
+{
+	memset(&pf_state, 0, sizeof(pf_state));
+	pf_state.base = base;
+	pf_state.conf = conf;
+	pf_state.set = &conf->set;
+	pf_state.userlist = userlist;
+	list_init(&pf_state.databases);
+	list_init(&pf_state.users);
+	list_init(&pf_state.pools);
+	statlist_init(&pf_state.login_clients);
+	statlist_init(&pf_state.cancel_clients);
+	pf_state.next_conn_id = 1;
+	pf_state.my_uid = getuid();
+}
+
+static struct pf_user *user_new(const char *name, const char *secret)
+{
+	struct pf_user *user = pf_xcalloc(1, sizeof(*user));
+	user->name = pf_xstrdup(name);
+	user->secret = secret ? pf_xstrdup(secret) : NULL;
+	user->pool_size = -1;
+	user->pool_mode = POOL_MODE_UNSET;
+	const struct pf_user_conf *uc = pf_conf_find_user(pf_state.conf, name);
+	if (uc) {
+		user->pool_size = uc->pool_size;
+		user->pool_mode = uc->pool_mode;
+	}
+	list_add_tail(&pf_state.users, &user->node);
+	return user;
+}
+
+static void user_free(struct pf_user *user)
+{
+	list_del(&user->node);
+	free(user->name);
+	free(user->secret);
+	free(user);
+}
+
+struct pf_user *pf_user_find(const char *name)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.users) {
+		struct pf_user *user = container_of(pos, struct pf_user, node);
+		if (strcmp(user->name, name) == 0)
+			return user;
+	}
+	const char *secret = pf_state.userlist ? pf_userlist_find(pf_state.userlist, name) : NULL;
+	if (!secret)
+		return NULL;
+	return user_new(name, secret);
+}
+
+static void add_startup_param(struct pf_database *db, const char *name, const char *value)
+{
+	if (!value)
+		return;
+	db->startup_names[db->n_startup] = pf_xstrdup(name);
+	db->startup_values[db->n_startup] = pf_xstrdup(value);
+	db->n_startup++;
+}
+
+/* The first host of a comma list; issue #5 brings the others. */
+static char *first_host(const char *hosts)
+{
+	if (!hosts || !*hosts)
+		return NULL;
+	size_t n = strcspn(hosts, ",");
+	while (n && hosts[n - 1] == ' ')
+		n--;
+	return pf_xstrndup(hosts, n);
+}
+
+static struct pf_database *database_new(const char *name, const struct pf_db_conf *dc, bool is_auto)
+{
+	struct pf_database *db = pf_xcalloc(1, sizeof(*db));
+	db->name = pf_xstrdup(name);
+	db->dbname = pf_xstrdup(dc->dbname ? dc->dbname : name);
+	db->host = first_host(dc->host);
+	db->port = dc->port > 0 ? dc->port : 5432;
+	db->password = dc->password ? pf_xstrdup(dc->password) : NULL;
+	db->pool_size = dc->pool_size;
+	db->pool_mode = dc->pool_mode;
+	db->is_auto = is_auto;
+	if (dc->user) {
+		/* A forced user logs in with the connect string's password, else auth_file's. */
+		struct pf_user *forced = pf_xcalloc(1, sizeof(*forced));
+		forced->name = pf_xstrdup(dc->user);
+		const char *secret = dc->password;
+		if (!secret && pf_state.userlist)
+			secret = pf_userlist_find(pf_state.userlist, dc->user);
+		forced->secret = secret ? pf_xstrdup(secret) : NULL;
+		forced->pool_size = -1;
+		forced->pool_mode = POOL_MODE_UNSET;
+		list_init(&forced->node);
+		db->forced_user = forced;
+	}
+	add_startup_param(db, "client_encoding", dc->client_encoding);
+	add_startup_param(db, "datestyle", dc->datestyle);
+	add_startup_param(db, "timezone", dc->timezone);
+	add_startup_param(db, "application_name", dc->application_name);
+	list_init(&db->pools);
+	list_add_tail(&pf_state.databases, &db->node);
+	if (is_auto)
+		log_info("registered new auto-database: db=%s", name);
+	return db;
+}
+
+static void pool_free(struct pf_pool *pool);
+
+static void database_free(struct pf_database *db)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &db->pools) {
+		pool_free(container_of(pos, struct pf_pool, db_node));
+	}
+	list_del(&db->node);
+	free(db->name);
+	free(db->dbname);
+	free(db->host);
+	free(db->password);
+	for (int i = 0; i < db->n_startup; i++) {
+		free(db->startup_names[i]);
+		free(db->startup_values[i]);
+	}
+	if (db->forced_user) {
+		free(db->forced_user->name);
+		free(db->forced_user->secret);
+		free(db->forced_user);
+	}
+	free(db);
+}
+
+struct pf_database *pf_database_find(const char *name)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.databases) {
+		struct pf_database *db = container_of(pos, struct pf_database, node);
+		if (strcmp(db->name, name) == 0)
+			return db;
+	}
+	const struct pf_db_conf *dc = pf_conf_find_db(pf_state.conf, name);
+	if (dc)
+		return database_new(name, dc, false);
+	return NULL;
+}
+
+struct pf_database *pf_database_find_or_auto(const char *name)
+{
+	struct pf_database *db = pf_database_find(name);
+	if (db)
+		return db;
+	const struct pf_db_conf *fallback = pf_conf_find_db(pf_state.conf, "*");
+	if (!fallback)
+		return NULL;
+	return database_new(name, fallback, true);
+}
+
+struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &db->pools) {
+		struct pf_pool *pool = container_of(pos, struct pf_pool, db_node);
+		if (pool->user == user)
+			return pool;
+	}
+	struct pf_pool *pool = pf_xcalloc(1, sizeof(*pool));
+	pool->db = db;
+	pool->user = user;
+	statlist_init(&pool->active_clients);
+	statlist_init(&pool->waiting_clients);
+	statlist_init(&pool->active_servers);
+	statlist_init(&pool->idle_servers);
+	statlist_init(&pool->used_servers);
+	statlist_init(&pool->login_servers);
+	list_add_tail(&pf_state.pools, &pool->node);
+	list_add_tail(&db->pools, &pool->db_node);
+	return pool;
+}
+
+static void pool_free(struct pf_pool *pool)
+{
+	if (pool->retry_timer_set)
+		event_del(&pool->retry_timer);
+	list_del(&pool->node);
+	list_del(&pool->db_node);
+	pf_welcome_clear(&pool->welcome);
+	free(pool->last_login_error);
+	free(pool);
+}
+
+void pf_pool_state_free(void)
+{
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.databases) {
+		database_free(container_of(pos, struct pf_database, node));
+	}
+	list_for_each_safe(pos, tmp, &pf_state.users) {
+		user_free(container_of(pos, struct pf_user, node));
+	}
+}
+
+int pf_pool_mode(const struct pf_pool *pool)
+{
+	if (pool->user->pool_mode != POOL_MODE_UNSET)
+		return pool->user->pool_mode;
+	if (pool->db->pool_mode != POOL_MODE_UNSET)
+		return pool->db->pool_mode;
+	return pf_state.set->pool_mode;
+}
+
+int pf_pool_size(const struct pf_pool *pool)
+{
+	if (pool->user->pool_size >= 0)
+		return pool->user->pool_size;
+	if (pool->db->pool_size >= 0)
+		return pool->db->pool_size;
+	return pf_state.set->default_pool_size;
+}
+
+int pf_pool_server_count(const struct pf_pool *pool)
+{
+	return statlist_count(&pool->active_servers) + statlist_count(&pool->idle_servers) +
+	       statlist_count(&pool->used_servers) + statlist_count(&pool->login_servers);
+}
+
+bool pf_pool_may_launch(const struct pf_pool *pool)
+{
+	if (pf_state.shutting_down)
+		return false;
+	/* One login at a time per pool, as PgBouncer does. */
+	if (statlist_count(&pool->login_servers) > 0)
+		return false;
+	if (pool->last_login_failed &&
+	    pf_usec_now() - pool->last_login_fail_usec < (uint64_t)pf_state.set->server_login_retry)
+		return false;
+	int size = pf_pool_size(pool);
+	return size == 0 || pf_pool_server_count(pool) < size;
+}
+
+void pf_state_sock_opts(struct pf_sock_opts *o)
+{
+	const struct pf_settings *set = pf_state.set;
+	o->keepalive = set->tcp_keepalive;
+	o->keepcnt = set->tcp_keepcnt;
+	o->keepidle = set->tcp_keepidle;
+	o->keepintvl = set->tcp_keepintvl;
+	o->user_timeout = set->tcp_user_timeout;
+	o->socket_buffer = set->tcp_socket_buffer;
+}

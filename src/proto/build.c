@@ -1,0 +1,219 @@
+/* build.c - append PostgreSQL v3 messages to a buffer. */
+#include "proto/build.h"
+
+#include <string.h>
+
+#include "proto/proto.h"
+
+/*
+ * Start a message: type byte (0 for the typeless startup-phase packets) and a length
+ * placeholder. Returns the offset of the length field for msg_end().
+ */
+static size_t msg_begin(struct pf_buf *b, char type, size_t body_hint)
+{
+	pf_buf_reserve(b, PF_MSG_HEADER_LEN + body_hint);
+	if (type)
+		pf_buf_put_u8(b, (uint8_t)type);
+	size_t off = b->len;
+	pf_buf_put_u32(b, 0);
+	return off;
+}
+
+/* Back-patch the length: it counts itself and the body, never the type byte. */
+static void msg_end(struct pf_buf *b, size_t off)
+{
+	pf_buf_set_u32(b, off, (uint32_t)(b->len - off));
+}
+
+static void put_field(struct pf_buf *b, char code, const char *value)
+{
+	pf_buf_put_u8(b, (uint8_t)code);
+	pf_buf_put_str(b, value);
+}
+
+void pf_build_error(struct pf_buf *b, const char *severity, const char *sqlstate,
+		    const char *message, const char *detail, const char *hint)
+{
+	size_t off = msg_begin(b, PF_BE_ERROR, 64 + strlen(message));
+	put_field(b, 'S', severity);
+	/* V is the non-localized severity; we never localize, so it equals S. */
+	put_field(b, 'V', severity);
+	put_field(b, 'C', sqlstate);
+	put_field(b, 'M', message);
+	if (detail)
+		put_field(b, 'D', detail);
+	if (hint)
+		put_field(b, 'H', hint);
+	pf_buf_put_u8(b, 0);
+	msg_end(b, off);
+}
+
+void pf_build_notice(struct pf_buf *b, const char *sqlstate, const char *message, const char *hint)
+{
+	size_t off = msg_begin(b, PF_BE_NOTICE, 64 + strlen(message));
+	put_field(b, 'S', "NOTICE");
+	put_field(b, 'V', "NOTICE");
+	put_field(b, 'C', sqlstate);
+	put_field(b, 'M', message);
+	if (hint)
+		put_field(b, 'H', hint);
+	pf_buf_put_u8(b, 0);
+	msg_end(b, off);
+}
+
+static void auth_simple(struct pf_buf *b, uint32_t code)
+{
+	pf_buf_put_u8(b, PF_BE_AUTH);
+	pf_buf_put_u32(b, 8);
+	pf_buf_put_u32(b, code);
+}
+
+void pf_build_auth_ok(struct pf_buf *b)
+{
+	auth_simple(b, PF_AUTH_OK);
+}
+
+void pf_build_auth_cleartext(struct pf_buf *b)
+{
+	auth_simple(b, PF_AUTH_CLEARTEXT);
+}
+
+void pf_build_auth_md5(struct pf_buf *b, const uint8_t salt[4])
+{
+	pf_buf_put_u8(b, PF_BE_AUTH);
+	pf_buf_put_u32(b, 12);
+	pf_buf_put_u32(b, PF_AUTH_MD5);
+	pf_buf_put(b, salt, 4);
+}
+
+void pf_build_auth_sasl(struct pf_buf *b, const char *const *mechs, int n)
+{
+	size_t off = msg_begin(b, PF_BE_AUTH, 64);
+	pf_buf_put_u32(b, PF_AUTH_SASL);
+	for (int i = 0; i < n; i++)
+		pf_buf_put_str(b, mechs[i]);
+	/* The list ends with an empty name. */
+	pf_buf_put_u8(b, 0);
+	msg_end(b, off);
+}
+
+static void auth_data(struct pf_buf *b, uint32_t code, const uint8_t *data, size_t len)
+{
+	size_t off = msg_begin(b, PF_BE_AUTH, 4 + len);
+	pf_buf_put_u32(b, code);
+	pf_buf_put(b, data, len);
+	msg_end(b, off);
+}
+
+void pf_build_auth_sasl_continue(struct pf_buf *b, const uint8_t *data, size_t len)
+{
+	auth_data(b, PF_AUTH_SASL_CONTINUE, data, len);
+}
+
+void pf_build_auth_sasl_final(struct pf_buf *b, const uint8_t *data, size_t len)
+{
+	auth_data(b, PF_AUTH_SASL_FINAL, data, len);
+}
+
+void pf_build_param_status(struct pf_buf *b, const char *name, const char *value)
+{
+	size_t off = msg_begin(b, PF_BE_PARAM_STATUS, strlen(name) + strlen(value) + 2);
+	pf_buf_put_str(b, name);
+	pf_buf_put_str(b, value);
+	msg_end(b, off);
+}
+
+void pf_build_backend_key(struct pf_buf *b, uint32_t pid, uint32_t key)
+{
+	pf_buf_put_u8(b, PF_BE_BACKEND_KEY);
+	pf_buf_put_u32(b, 12);
+	pf_buf_put_u32(b, pid);
+	pf_buf_put_u32(b, key);
+}
+
+void pf_build_rfq(struct pf_buf *b, char status)
+{
+	pf_buf_put_u8(b, PF_BE_READY_FOR_QUERY);
+	pf_buf_put_u32(b, 5);
+	pf_buf_put_u8(b, (uint8_t)status);
+}
+
+void pf_build_negotiate_protocol(struct pf_buf *b, int newest_minor,
+				 const char *const *unrecognized, int n)
+{
+	size_t off = msg_begin(b, PF_BE_NEGOTIATE_PROTOCOL, 64);
+	pf_buf_put_u32(b, (uint32_t)newest_minor);
+	pf_buf_put_u32(b, (uint32_t)(n > 0 ? n : 0));
+	for (int i = 0; i < n; i++)
+		pf_buf_put_str(b, unrecognized[i]);
+	msg_end(b, off);
+}
+
+void pf_build_startup(struct pf_buf *b, const char *const *names, const char *const *values, int n)
+{
+	size_t off = msg_begin(b, 0, 128);
+	pf_buf_put_u32(b, PF_PROTO_V3);
+	for (int i = 0; i < n; i++) {
+		pf_buf_put_str(b, names[i]);
+		pf_buf_put_str(b, values[i]);
+	}
+	pf_buf_put_u8(b, 0);
+	msg_end(b, off);
+}
+
+static void cstring_msg(struct pf_buf *b, char type, const char *s)
+{
+	size_t off = msg_begin(b, type, strlen(s) + 1);
+	pf_buf_put_str(b, s);
+	msg_end(b, off);
+}
+
+void pf_build_query(struct pf_buf *b, const char *sql)
+{
+	cstring_msg(b, PF_FE_QUERY, sql);
+}
+
+void pf_build_password(struct pf_buf *b, const char *s)
+{
+	cstring_msg(b, PF_FE_PASSWORD, s);
+}
+
+void pf_build_sasl_initial(struct pf_buf *b, const char *mech, const uint8_t *data, int len)
+{
+	size_t off = msg_begin(b, PF_FE_PASSWORD, strlen(mech) + 5 + (len > 0 ? (size_t)len : 0));
+	pf_buf_put_str(b, mech);
+	if (len < 0) {
+		pf_buf_put_u32(b, (uint32_t)-1);
+	} else {
+		pf_buf_put_u32(b, (uint32_t)len);
+		pf_buf_put(b, data, (size_t)len);
+	}
+	msg_end(b, off);
+}
+
+void pf_build_sasl_response(struct pf_buf *b, const uint8_t *data, size_t len)
+{
+	size_t off = msg_begin(b, PF_FE_PASSWORD, len);
+	pf_buf_put(b, data, len);
+	msg_end(b, off);
+}
+
+void pf_build_cancel(struct pf_buf *b, uint32_t pid, uint32_t key)
+{
+	pf_buf_put_u32(b, PF_CANCEL_REQUEST_LEN);
+	pf_buf_put_u32(b, PF_CANCEL_REQUEST_CODE);
+	pf_buf_put_u32(b, pid);
+	pf_buf_put_u32(b, key);
+}
+
+void pf_build_terminate(struct pf_buf *b)
+{
+	pf_buf_put_u8(b, PF_FE_TERMINATE);
+	pf_buf_put_u32(b, 4);
+}
+
+void pf_build_ssl_request(struct pf_buf *b)
+{
+	pf_buf_put_u32(b, 8);
+	pf_buf_put_u32(b, PF_SSL_REQUEST_CODE);
+}

@@ -1,0 +1,183 @@
+/* parse.c - bounds-checked parsing of PostgreSQL v3 message bodies. */
+#include "proto/parse.h"
+
+#include <string.h>
+
+#include "proto/proto.h"
+#include "util/buf.h"
+
+/* Take the C string at *pos; fails if no NUL follows it inside the body. */
+static int get_cstr(const uint8_t *body, size_t len, size_t *pos, const char **s)
+{
+	if (*pos >= len)
+		return -1;
+	const uint8_t *nul = memchr(body + *pos, 0, len - *pos);
+	if (!nul)
+		return -1;
+	*s = (const char *)body + *pos;
+	*pos = (size_t)(nul - body) + 1;
+	return 0;
+}
+
+int pf_parse_startup(const uint8_t *pkt, size_t len, struct pf_startup *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (len < 8 || len > PF_MAX_STARTUP_PACKET || pf_get_u32(pkt) != len)
+		return -1;
+	uint32_t code = pf_get_u32(pkt + 4);
+	out->major = PF_PROTO_MAJOR(code);
+	out->minor = PF_PROTO_MINOR(code);
+	if (out->major != 3)
+		return PF_STARTUP_BAD_VERSION;
+
+	/* Pairs of C strings, then one empty name that must be the very last byte. */
+	size_t pos = 8;
+	for (;;) {
+		if (pos >= len)
+			return -1;	/* no terminator */
+		if (pkt[pos] == 0)
+			break;
+		if (out->n >= PF_STARTUP_MAX_PARAMS)
+			return -1;
+		if (get_cstr(pkt, len, &pos, &out->names[out->n]) < 0)
+			return -1;
+		if (get_cstr(pkt, len, &pos, &out->values[out->n]) < 0)
+			return -1;	/* a name without a value */
+		out->n++;
+	}
+	if (pos != len - 1)
+		return -1;
+	return 0;
+}
+
+const char *pf_startup_get(const struct pf_startup *s, const char *name)
+{
+	/* The last occurrence wins, as in PostgreSQL. */
+	for (int i = s->n - 1; i >= 0; i--)
+		if (strcmp(s->names[i], name) == 0)
+			return s->values[i];
+	return NULL;
+}
+
+int pf_parse_param_status(const uint8_t *body, size_t len, const char **name, const char **value)
+{
+	size_t pos = 0;
+	if (get_cstr(body, len, &pos, name) < 0 || get_cstr(body, len, &pos, value) < 0)
+		return -1;
+	return pos == len ? 0 : -1;
+}
+
+int pf_parse_auth_request(const uint8_t *body, size_t len, uint32_t *code,
+			  const uint8_t **data, size_t *datalen)
+{
+	if (len < 4)
+		return -1;
+	*code = pf_get_u32(body);
+	*data = body + 4;
+	*datalen = len - 4;
+	switch (*code) {
+	case PF_AUTH_OK:
+	case PF_AUTH_CLEARTEXT:
+		return *datalen == 0 ? 0 : -1;
+	case PF_AUTH_MD5:
+		return *datalen == 4 ? 0 : -1;
+	case PF_AUTH_SASL: {
+		/* Mechanism names, each NUL-terminated, ended by an empty name as the last byte. */
+		size_t pos = 0;
+		const char *mech;
+		for (;;) {
+			if (pos >= *datalen)
+				return -1;
+			if ((*data)[pos] == 0)
+				break;
+			if (get_cstr(*data, *datalen, &pos, &mech) < 0)
+				return -1;
+		}
+		return pos == *datalen - 1 ? 0 : -1;
+	}
+	default:
+		return 0;
+	}
+}
+
+int pf_parse_error_fields(const uint8_t *body, size_t len, struct pf_error_fields *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t pos = 0;
+	for (;;) {
+		if (pos >= len)
+			return -1;	/* no terminator */
+		uint8_t code = body[pos++];
+		if (code == 0)
+			break;
+		const char *value;
+		if (get_cstr(body, len, &pos, &value) < 0)
+			return -1;
+		/* Unknown field types must be ignored (the protocol may add more). */
+		switch (code) {
+		case 'S': out->severity = value; break;
+		case 'V': out->severity_nl = value; break;
+		case 'C': out->sqlstate = value; break;
+		case 'M': out->message = value; break;
+		case 'D': out->detail = value; break;
+		case 'H': out->hint = value; break;
+		default: break;
+		}
+	}
+	return pos == len ? 0 : -1;
+}
+
+int pf_parse_backend_key(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key)
+{
+	if (len != 8)
+		return -1;
+	*pid = pf_get_u32(body);
+	*key = pf_get_u32(body + 4);
+	return 0;
+}
+
+int pf_parse_rfq(const uint8_t *body, size_t len, char *status)
+{
+	if (len != 1)
+		return -1;
+	switch (body[0]) {
+	case PF_TXN_IDLE:
+	case PF_TXN_IN_BLOCK:
+	case PF_TXN_FAILED:
+		*status = (char)body[0];
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int pf_parse_sasl_initial(const uint8_t *body, size_t len, const char **mech,
+			  const uint8_t **data, int *datalen)
+{
+	size_t pos = 0;
+	if (get_cstr(body, len, &pos, mech) < 0)
+		return -1;
+	if (len - pos < 4)
+		return -1;
+	int32_t n = (int32_t)pf_get_u32(body + pos);
+	pos += 4;
+	if (n == -1) {
+		*data = NULL;
+		*datalen = -1;
+		return pos == len ? 0 : -1;
+	}
+	/* Anything but -1 must be the exact number of bytes that remain. */
+	if (n < 0 || (size_t)n != len - pos)
+		return -1;
+	*data = body + pos;
+	*datalen = n;
+	return 0;
+}
+
+int pf_parse_cstring(const uint8_t *body, size_t len, const char **s)
+{
+	size_t pos = 0;
+	if (get_cstr(body, len, &pos, s) < 0)
+		return -1;
+	return pos == len ? 0 : -1;
+}

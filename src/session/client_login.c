@@ -1,0 +1,478 @@
+/*
+ * client_login.c - a client's startup packet and authentication, up to "logged in".
+ *
+ * Handles SSLRequest/GSSENCRequest (answered 'N' until TLS comes), CancelRequest,
+ * protocol negotiation, startup parameters, and the auth methods of PgBouncer:
+ * trust, any, plain, md5 and scram-sha-256, choosing per stored secret as PgBouncer does.
+ * Failures never tell whether the user or the password was wrong.
+ */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/md5.h"
+#include "auth/scram.h"
+#include "config/userlist.h"
+#include "proto/build.h"
+#include "proto/parse.h"
+#include "proto/proto.h"
+#include "session/cancel.h"
+#include "session/client.h"
+#include "session/link.h"
+#include "session/server.h"
+#include "util/log.h"
+
+enum login_method { METHOD_NONE, METHOD_PLAIN, METHOD_MD5, METHOD_SCRAM };
+
+struct pf_client_login {
+	enum login_method method;
+	bool fake;                  /* unknown user: go through the motions, then fail */
+	bool scram_started;
+	uint8_t md5_salt[4];
+	struct pf_user *user;       /* the authenticating user (NULL when fake) */
+	struct pf_scram_server scram;
+};
+
+void pf_client_login_free(struct pf_client *client)
+{
+	if (!client->login)
+		return;
+	pf_scram_server_free(&client->login->scram);
+	free(client->login);
+	client->login = NULL;
+}
+
+static struct pf_client_login *login_state(struct pf_client *client)
+{
+	if (!client->login)
+		client->login = pf_xcalloc(1, sizeof(*client->login));
+	return client->login;
+}
+
+static bool send_buf(struct pf_client *client, struct pf_buf *b)
+{
+	bool ok = pf_stream_write(&client->stream, b->data, b->len);
+	pf_buf_free(b);
+	if (!ok)
+		pf_client_close(client, NULL);
+	return ok;
+}
+
+/* Is name in the comma list? */
+static bool in_list(const char *list, const char *name)
+{
+	if (!list)
+		return false;
+	size_t n = strlen(name);
+	const char *p = list;
+	while (*p) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		const char *start = p;
+		while (*p && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
+		if ((size_t)(p - start) == n && strncasecmp(start, name, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The "options" startup parameter: only "-c name=value" and "--name=value" of tracked names. */
+static bool apply_options(struct pf_client *client, const char *options)
+{
+	char *copy = pf_xstrdup(options);
+	char *save = NULL;
+	bool ok = true;
+	bool expect_c_arg = false;
+	for (char *tok = strtok_r(copy, " \t", &save); tok && ok; tok = strtok_r(NULL, " \t", &save)) {
+		char *setting;
+		if (expect_c_arg) {
+			setting = tok;
+			expect_c_arg = false;
+		} else if (strcmp(tok, "-c") == 0) {
+			expect_c_arg = true;
+			continue;
+		} else if (strncmp(tok, "-c", 2) == 0) {
+			setting = tok + 2;
+		} else if (strncmp(tok, "--", 2) == 0) {
+			setting = tok + 2;
+		} else {
+			pf_client_disconnect(client, "08P01", "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
+			ok = false;
+			break;
+		}
+		char *eq = strchr(setting, '=');
+		if (!eq) {
+			pf_client_disconnect(client, "08P01", "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
+			ok = false;
+			break;
+		}
+		*eq = 0;
+		for (char *c = setting; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		int idx = pf_tracked_index(setting);
+		if (idx < 0) {
+			pf_client_disconnect(client, "08P01", "unsupported startup parameter in options: %s", setting);
+			ok = false;
+			break;
+		}
+		pf_tracked_set(&client->params, idx, eq + 1);
+	}
+	if (ok && expect_c_arg) {
+		pf_client_disconnect(client, "08P01", "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
+		ok = false;
+	}
+	free(copy);
+	return ok;
+}
+
+/* The authenticated client joins its pool. */
+void pf_client_logged_in(struct pf_client *client)
+{
+	struct pf_user *pool_user = client->db->forced_user ? client->db->forced_user : client->login_user;
+	client->pool = pf_pool_get(client->db, pool_user);
+	pf_client_change_state(client, CL_WAITING_LOGIN);
+	if (client->pool->welcome_ok) {
+		pf_client_finish_login(client);
+		return;
+	}
+	/* The pool has never logged in to its server: its first server brings the greeting. */
+	pf_link_maybe_launch(client->pool);
+}
+
+static void auth_failed(struct pf_client *client, const char *message)
+{
+	pf_client_disconnect(client, "28P01", "%s", message);
+}
+
+static void start_scram(struct pf_client *client, const char *secret)
+{
+	struct pf_client_login *login = login_state(client);
+	int rc = secret ? pf_scram_server_init(&login->scram, secret, pf_state.set->scram_iterations)
+			: pf_scram_server_init_dummy(&login->scram, client->login_user_name);
+	if (rc < 0) {
+		pf_client_disconnect(client, "28P01", "wrong password type");
+		return;
+	}
+	login->method = METHOD_SCRAM;
+	struct pf_buf b;
+	pf_buf_init(&b);
+	const char *mechs[] = { PF_SCRAM_MECH };
+	pf_build_auth_sasl(&b, mechs, 1);
+	send_buf(client, &b);
+}
+
+static void start_md5(struct pf_client *client)
+{
+	struct pf_client_login *login = login_state(client);
+	login->method = METHOD_MD5;
+	if (RAND_bytes(login->md5_salt, 4) != 1)
+		memset(login->md5_salt, 0x5a, 4);
+	struct pf_buf b;
+	pf_buf_init(&b);
+	pf_build_auth_md5(&b, login->md5_salt);
+	send_buf(client, &b);
+}
+
+static void start_plain(struct pf_client *client)
+{
+	login_state(client)->method = METHOD_PLAIN;
+	struct pf_buf b;
+	pf_buf_init(&b);
+	pf_build_auth_cleartext(&b);
+	send_buf(client, &b);
+}
+
+/* Pick the method for this user and secret, as PgBouncer does; then ask the client. */
+static void start_auth(struct pf_client *client, const char *user_name)
+{
+	int auth_type = pf_state.set->auth_type;
+	if (auth_type == AUTH_TYPE_ANY) {
+		if (!client->db->forced_user) {
+			pf_client_disconnect(client, "28000", "bouncer config error");
+			return;
+		}
+		client->login_user = client->db->forced_user;
+		pf_client_logged_in(client);
+		return;
+	}
+	struct pf_user *user = pf_user_find(user_name);
+	if (auth_type == AUTH_TYPE_TRUST) {
+		if (!user) {
+			pf_client_disconnect(client, "28000", "no such user: %s", user_name);
+			return;
+		}
+		client->login_user = user;
+		pf_client_logged_in(client);
+		return;
+	}
+	struct pf_client_login *login = login_state(client);
+	login->user = user;
+	login->fake = !user || !user->secret;
+	const char *secret = login->fake ? NULL : user->secret;
+	enum pf_secret_type type = secret ? pf_secret_type(secret) : SECRET_PLAIN;
+	switch (auth_type) {
+	case AUTH_TYPE_PLAIN:
+		start_plain(client);
+		break;
+	case AUTH_TYPE_MD5:
+		/* A SCRAM secret cannot answer md5; a plain one can do SCRAM, the stronger method. */
+		if (secret && type != SECRET_MD5)
+			start_scram(client, secret);
+		else
+			start_md5(client);
+		break;
+	case AUTH_TYPE_SCRAM:
+		if (secret && type == SECRET_MD5) {
+			pf_client_disconnect(client, "28P01", "wrong password type");
+			return;
+		}
+		start_scram(client, secret);
+		break;
+	default:
+		pf_client_disconnect(client, "28000", "bouncer config error");
+		break;
+	}
+}
+
+/* A plain password typed by the client against any stored secret. */
+static bool check_plain(const char *secret, const char *user, const char *password)
+{
+	switch (pf_secret_type(secret)) {
+	case SECRET_PLAIN:
+		return strlen(secret) == strlen(password) && CRYPTO_memcmp(secret, password, strlen(secret)) == 0;
+	case SECRET_MD5: {
+		char md5[36];
+		pf_md5_password_secret(user, password, md5);
+		return CRYPTO_memcmp(md5, secret, 35) == 0;
+	}
+	case SECRET_SCRAM: {
+		int iter, saltlen;
+		uint8_t salt[PF_SCRAM_MAX_SALT_LEN], stored[32], server[32], stored2[32], server2[32];
+		if (!pf_scram_parse_secret(secret, &iter, salt, &saltlen, stored, server))
+			return false;
+		char *again = pf_scram_build_secret_salt(password, iter, salt, saltlen);
+		bool ok = again && pf_scram_parse_secret(again, &iter, salt, &saltlen, stored2, server2) &&
+			  CRYPTO_memcmp(stored, stored2, 32) == 0;
+		free(again);
+		return ok;
+	}
+	}
+	return false;
+}
+
+static void auth_succeeded(struct pf_client *client)
+{
+	client->login_user = client->login->user;
+	pf_client_logged_in(client);
+}
+
+/* A 'p' message: password, md5 response, or a SASL step. */
+static enum pf_pkt_action handle_password(struct pf_client *client, const struct pf_pkt *pkt)
+{
+	struct pf_client_login *login = client->login;
+	if (!login || login->method == METHOD_NONE) {
+		pf_client_disconnect(client, "08P01", "unexpected password message");
+		return PKT_CLOSED;
+	}
+	const char *user_name = client->login_user_name;
+	if (login->method == METHOD_PLAIN || login->method == METHOD_MD5) {
+		const char *response;
+		if (pf_parse_cstring(pkt->body, pkt->body_len, &response) < 0) {
+			pf_client_disconnect(client, "08P01", "invalid password packet");
+			return PKT_CLOSED;
+		}
+		bool ok = false;
+		if (!login->fake) {
+			const char *secret = login->user->secret;
+			if (login->method == METHOD_PLAIN)
+				ok = check_plain(secret, user_name, response);
+			else
+				ok = pf_md5_check(secret, user_name, login->md5_salt, response);
+		}
+		if (!ok) {
+			auth_failed(client, "password authentication failed");
+			return PKT_CLOSED;
+		}
+		auth_succeeded(client);
+		return client->state == CL_DEAD ? PKT_CLOSED : PKT_CONSUMED;
+	}
+
+	/* SCRAM-SHA-256 */
+	struct pf_buf out;
+	pf_buf_init(&out);
+	if (!login->scram_started) {
+		const char *mech;
+		const uint8_t *data;
+		int datalen;
+		if (pf_parse_sasl_initial(pkt->body, pkt->body_len, &mech, &data, &datalen) < 0 || datalen < 0) {
+			pf_client_disconnect(client, "08P01", "malformed SASL message");
+			return PKT_CLOSED;
+		}
+		if (strcmp(mech, PF_SCRAM_MECH) != 0) {
+			pf_client_disconnect(client, "28000", "client selected an invalid SASL authentication mechanism");
+			return PKT_CLOSED;
+		}
+		if (pf_scram_server_first(&login->scram, data, (size_t)datalen, &out) < 0) {
+			pf_buf_free(&out);
+			auth_failed(client, "SASL authentication failed");
+			return PKT_CLOSED;
+		}
+		login->scram_started = true;
+		struct pf_buf b;
+		pf_buf_init(&b);
+		pf_build_auth_sasl_continue(&b, out.data, out.len);
+		pf_buf_free(&out);
+		return send_buf(client, &b) ? PKT_CONSUMED : PKT_CLOSED;
+	}
+	int rc = pf_scram_server_final(&login->scram, pkt->body, pkt->body_len, &out);
+	if (rc < 0 || login->fake) {
+		pf_buf_free(&out);
+		auth_failed(client, "SASL authentication failed");
+		return PKT_CLOSED;
+	}
+	struct pf_buf b;
+	pf_buf_init(&b);
+	pf_build_auth_sasl_final(&b, out.data, out.len);
+	pf_buf_free(&out);
+	if (!send_buf(client, &b))
+		return PKT_CLOSED;
+	/* Remember the client's keys so servers can log in with them (pass-through). */
+	struct pf_user *user = login->user;
+	if (login->scram.has_keys) {
+		memcpy(user->scram_client_key, login->scram.client_key, 32);
+		memcpy(user->scram_server_key, login->scram.server_key, 32);
+		user->has_scram_keys = true;
+		if (client->db->forced_user && strcmp(client->db->forced_user->name, user->name) == 0 &&
+		    client->db->forced_user->secret && strcmp(client->db->forced_user->secret, user->secret) == 0) {
+			memcpy(client->db->forced_user->scram_client_key, user->scram_client_key, 32);
+			memcpy(client->db->forced_user->scram_server_key, user->scram_server_key, 32);
+			client->db->forced_user->has_scram_keys = true;
+		}
+	}
+	auth_succeeded(client);
+	return client->state == CL_DEAD ? PKT_CLOSED : PKT_CONSUMED;
+}
+
+static bool send_byte(struct pf_client *client, char c)
+{
+	if (!pf_stream_write(&client->stream, &c, 1)) {
+		pf_client_close(client, NULL);
+		return false;
+	}
+	return true;
+}
+
+/* The StartupMessage: protocol, parameters, database and user. */
+static enum pf_pkt_action handle_startup(struct pf_client *client, const struct pf_pkt *pkt)
+{
+	struct pf_startup st;
+	int rc = pf_parse_startup(pkt->body - pkt->hdr_len, pkt->len, &st);
+	if (rc == PF_STARTUP_BAD_VERSION) {
+		pf_client_disconnect(client, "0A000", "unsupported frontend protocol %d.%d: server supports 3.0", st.major, st.minor);
+		return PKT_CLOSED;
+	}
+	if (rc < 0) {
+		pf_client_disconnect(client, "08P01", "invalid startup packet");
+		return PKT_CLOSED;
+	}
+	const char *user = NULL, *dbname = NULL;
+	const char *unrecognized[PF_STARTUP_MAX_PARAMS];
+	int n_unrecognized = 0;
+	const char *ignore = pf_state.set->ignore_startup_parameters;
+	for (int i = 0; i < st.n; i++) {
+		const char *name = st.names[i], *value = st.values[i];
+		if (strcmp(name, "user") == 0) {
+			user = value;
+		} else if (strcmp(name, "database") == 0) {
+			dbname = value;
+		} else if (strncmp(name, "_pq_.", 5) == 0) {
+			unrecognized[n_unrecognized++] = name;
+		} else if (in_list(ignore, name)) {
+			continue;
+		} else if (strcmp(name, "options") == 0) {
+			if (!apply_options(client, value))
+				return PKT_CLOSED;
+		} else if (pf_tracked_index(name) >= 0) {
+			pf_tracked_set(&client->params, pf_tracked_index(name), value);
+		} else {
+			pf_client_disconnect(client, "08P01", "unsupported startup parameter: %s", name);
+			return PKT_CLOSED;
+		}
+	}
+	if (!user || !*user) {
+		pf_client_disconnect(client, "28000", "no username supplied");
+		return PKT_CLOSED;
+	}
+	if (!dbname || !*dbname)
+		dbname = user;
+	client->login_user_name = pf_xstrdup(user);
+	client->login_db_name = pf_xstrdup(dbname);
+	client->stream.startup_mode = false;
+
+	if (st.minor > 0 || n_unrecognized > 0) {
+		struct pf_buf b;
+		pf_buf_init(&b);
+		pf_build_negotiate_protocol(&b, 0, unrecognized, n_unrecognized);
+		if (!send_buf(client, &b))
+			return PKT_CLOSED;
+	}
+	if (pf_state.set->log_connections)
+		pf_client_log(client, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", dbname, user);
+
+	if (pf_state.shutting_down) {
+		pf_client_disconnect(client, "57P01", "pooler is shutting down");
+		return PKT_CLOSED;
+	}
+	client->db = pf_database_find_or_auto(dbname);
+	if (!client->db) {
+		pf_client_disconnect(client, "3D000", "no such database: %s", dbname);
+		return PKT_CLOSED;
+	}
+	start_auth(client, user);
+	return client->state == CL_DEAD ? PKT_CLOSED : PKT_CONSUMED;
+}
+
+enum pf_pkt_action pf_client_login_packet(struct pf_client *client, const struct pf_pkt *pkt)
+{
+	if (client->stream.startup_mode) {
+		if (pkt->len < 8 || pkt->len > PF_MAX_STARTUP_PACKET) {
+			pf_client_disconnect(client, "08P01", "invalid startup packet");
+			return PKT_CLOSED;
+		}
+		if (!pkt->full)
+			return PKT_NEED_FULL;
+		uint32_t code = pf_get_u32(pkt->body);
+		if (code == PF_SSL_REQUEST_CODE && pkt->len == 8) {
+			/* TLS comes with issue #6: this is where the handshake will start. */
+			return send_byte(client, 'N') ? PKT_CONSUMED : PKT_CLOSED;
+		}
+		if (code == PF_GSSENC_REQUEST_CODE && pkt->len == 8)
+			return send_byte(client, 'N') ? PKT_CONSUMED : PKT_CLOSED;
+		if (code == PF_CANCEL_REQUEST_CODE && pkt->len == PF_CANCEL_REQUEST_LEN) {
+			pf_cancel_forward(pf_get_u32(pkt->body + 4), pf_get_u32(pkt->body + 8));
+			pf_client_close(client, NULL);
+			return PKT_CLOSED;
+		}
+		return handle_startup(client, pkt);
+	}
+	if (pkt->len > 8192) {
+		pf_client_disconnect(client, "08P01", "authentication message too long");
+		return PKT_CLOSED;
+	}
+	if (!pkt->full)
+		return PKT_NEED_FULL;
+	if (pkt->type == PF_FE_TERMINATE) {
+		pf_client_close(client, NULL);
+		return PKT_CLOSED;
+	}
+	if (pkt->type != PF_FE_PASSWORD) {
+		pf_client_disconnect(client, "08P01", "expected a password message during authentication");
+		return PKT_CLOSED;
+	}
+	return handle_password(client, pkt);
+}

@@ -1,0 +1,249 @@
+/*
+ * link.c - the pooler's moves: give a server to a client, take it back when the transaction
+ * (or session) is over, clean it when the client left it dirty, and greet clients that
+ * waited for their pool's first login.
+ */
+#include "session/link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session/client.h"
+#include "session/server.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+static struct event reap_event;
+static bool reap_event_ready;
+static bool reap_scheduled;
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	reap_scheduled = false;
+	pf_client_reap();
+	pf_server_reap();
+}
+
+void pf_session_schedule_reap(void)
+{
+	if (reap_scheduled)
+		return;
+	if (!reap_event_ready) {
+		event_assign(&reap_event, pf_state.base, -1, 0, on_reap, NULL);
+		reap_event_ready = true;
+	}
+	reap_scheduled = true;
+	event_active(&reap_event, EV_TIMEOUT, 0);
+}
+
+void pf_link_unlink(struct pf_client *client, struct pf_server *server)
+{
+	client->link = NULL;
+	server->link = NULL;
+	client->stream.partner = NULL;
+	server->stream.partner = NULL;
+	client->stream.blocked = false;
+	server->stream.blocked = false;
+}
+
+/* Append "SET name = 'value';" with the value quoted as a SQL literal. */
+static void append_set(struct pf_buf *sql, const char *name, const char *value)
+{
+	bool backslash = strchr(value, '\\') != NULL;
+	pf_buf_printf(sql, "SET %s = %s'", name, backslash ? "E" : "");
+	for (const char *p = value; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			pf_buf_put_u8(sql, (uint8_t)*p);
+		pf_buf_put_u8(sql, (uint8_t)*p);
+	}
+	pf_buf_printf(sql, "';");
+}
+
+static void link_pair(struct pf_client *client, struct pf_server *server)
+{
+	client->link = server;
+	server->link = client;
+	client->stream.partner = &server->stream;
+	server->stream.partner = &client->stream;
+	server->expect_rfq = 0;
+	client->ext_in_flight = false;
+	server->last_used_usec = pf_usec_now();
+	pf_server_change_state(server, SV_ACTIVE);
+	if (client->state != CL_ACTIVE)
+		pf_client_change_state(client, CL_ACTIVE);
+
+	/* Bring the server's session parameters to the client's values. */
+	struct pf_buf sql;
+	pf_buf_init(&sql);
+	for (int i = 0; i < pf_tracked_count(); i++) {
+		const char *want = client->params.v[i];
+		if (!want || pf_tracked_equal(want, server->params.v[i]))
+			continue;
+		append_set(&sql, pf_tracked_name(i), want);
+		pf_tracked_set(&server->params, i, want);
+	}
+	if (sql.len) {
+		pf_buf_put_u8(&sql, 0);
+		const char *q = (const char *)sql.data;
+		if (!pf_server_send_internal(server, &q, 1, AFTER_RESUME_CLIENT)) {
+			pf_buf_free(&sql);
+			pf_server_close(server, "server conn crashed?");
+			return;
+		}
+	}
+	pf_buf_free(&sql);
+	pf_stream_resume_later(&server->stream);
+}
+
+/* Clients whose pool could not greet them yet, and a failed pool's fast failure. */
+static bool fail_fast(struct pf_client *client)
+{
+	struct pf_pool *pool = client->pool;
+	if (!pool->last_login_failed || pf_pool_server_count(pool) > 0 || pf_pool_may_launch(pool))
+		return false;
+	pf_client_disconnect(client, pool->last_login_sqlstate[0] ? pool->last_login_sqlstate : "08006", "%s",
+			     pool->last_login_error ? pool->last_login_error : "pgfjord cannot connect to server");
+	return true;
+}
+
+void pf_link_request_server(struct pf_client *client)
+{
+	struct pf_pool *pool = client->pool;
+	struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
+								  : statlist_last(&pool->idle_servers);
+	if (item) {
+		link_pair(client, container_of(item, struct pf_server, node));
+		return;
+	}
+	if (fail_fast(client))
+		return;
+	pf_client_change_state(client, CL_WAITING);
+	pf_link_maybe_launch(pool);
+}
+
+void pf_link_maybe_launch(struct pf_pool *pool)
+{
+	if (statlist_count(&pool->waiting_clients) == 0)
+		return;
+	if (pf_pool_may_launch(pool)) {
+		pf_server_launch(pool);
+		return;
+	}
+	/* Waiting clients of a pool that cannot log in get the error instead of a hang. */
+	if (pool->last_login_failed && pf_pool_server_count(pool) == 0 && statlist_count(&pool->login_servers) == 0) {
+		struct list_head *pos, *tmp;
+		statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
+			fail_fast(container_of(pos, struct pf_client, node));
+		}
+	}
+}
+
+void pf_link_server_ready(struct pf_server *server)
+{
+	struct pf_pool *pool = server->pool;
+	if (pf_state.shutdown_mode == 1) {
+		pf_server_close(server, "server shutting down");
+		return;
+	}
+	/* Greet every client that only waited for the pool's first login. */
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
+		struct pf_client *client = container_of(pos, struct pf_client, node);
+		if (client->state == CL_WAITING_LOGIN)
+			pf_client_finish_login(client);
+	}
+	if (server->state == SV_DEAD)
+		return;
+	/* Oldest waiting client first (FIFO). */
+	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
+		struct pf_client *client = container_of(pos, struct pf_client, node);
+		if (client->state != CL_WAITING)
+			continue;
+		link_pair(client, server);
+		if (server->state != SV_DEAD && client->state != CL_DEAD && !server->internal_rfq)
+			pf_stream_resume_later(&client->stream);
+		pf_link_maybe_launch(pool);
+		return;
+	}
+	server->last_used_usec = pf_usec_now();
+	pf_server_change_state(server, SV_IDLE);
+	/* Keep reading: an idle server may report an error or close. */
+	pf_stream_resume_later(&server->stream);
+}
+
+/* Queries that make a server reusable: ROLLBACK when in a transaction, and the reset query. */
+static int cleanup_queries(struct pf_server *server, bool session_over, const char **queries)
+{
+	int n = 0;
+	if (server->tx_status != 'I')
+		queries[n++] = "ROLLBACK";
+	const char *reset = pf_state.set->server_reset_query;
+	bool want_reset = session_over ? pf_pool_mode(server->pool) == POOL_MODE_SESSION || pf_state.set->server_reset_query_always
+				       : pf_state.set->server_reset_query_always;
+	if (want_reset && reset && *reset)
+		queries[n++] = reset;
+	return n;
+}
+
+static void clean_or_ready(struct pf_server *server, bool session_over)
+{
+	const char *queries[2];
+	int n = cleanup_queries(server, session_over, queries);
+	if (n == 0) {
+		pf_link_server_ready(server);
+		return;
+	}
+	pf_server_change_state(server, SV_USED);
+	if (!pf_server_send_internal(server, queries, n, AFTER_IDLE))
+		pf_server_close(server, "server conn crashed?");
+}
+
+void pf_link_release(struct pf_server *server)
+{
+	struct pf_client *client = server->link;
+	if (client)
+		pf_link_unlink(client, server);
+	clean_or_ready(server, false);
+}
+
+void pf_link_client_gone(struct pf_client *client)
+{
+	struct pf_server *server = client->link;
+	pf_link_unlink(client, server);
+	/* Anything half-done on the wire makes the server's state unknown: close it. */
+	bool unclean = server->expect_rfq > 0 || server->internal_rfq > 0 || client->ext_in_flight ||
+		       client->stream.pkt_remain || server->stream.pkt_remain || pf_stream_unprocessed(&server->stream) ||
+		       server->release_on_flush;
+	if (unclean) {
+		pf_server_close(server, "client disconnect while server was not ready");
+		return;
+	}
+	server->stream.paused = false;
+	clean_or_ready(server, true);
+}
+
+void pf_link_login_failed(struct pf_pool *pool, const char *sqlstate, const char *message)
+{
+	pool->last_login_failed = true;
+	pool->last_login_fail_usec = pf_usec_now();
+	free(pool->last_login_error);
+	pool->last_login_error = pf_xstrdup(message);
+	snprintf(pool->last_login_sqlstate, sizeof(pool->last_login_sqlstate), "%s", sqlstate);
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
+		struct pf_client *client = container_of(pos, struct pf_client, node);
+		pf_client_disconnect(client, sqlstate, "%s", message);
+	}
+}
+
+int pf_link_active_server_count(void)
+{
+	int n = 0;
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.pools) {
+		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
+		n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers);
+	}
+	return n;
+}

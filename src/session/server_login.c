@@ -1,0 +1,356 @@
+/*
+ * server_login.c - opening a server connection: resolve (c-ares), connect (non-blocking),
+ * StartupMessage, authentication (cleartext, md5, SCRAM-SHA-256 with the password or with
+ * the keys of a client that logged in by SCRAM), ParameterStatus and BackendKeyData.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/md5.h"
+#include "auth/scram.h"
+#include "config/userlist.h"
+#include "net/dns.h"
+#include "net/sock.h"
+#include "proto/build.h"
+#include "proto/parse.h"
+#include "proto/proto.h"
+#include "session/link.h"
+#include "session/server.h"
+#include "util/log.h"
+
+/* Debian's PostgreSQL socket directory, used when a database names no host. */
+#define DEFAULT_UNIX_DIR "/var/run/postgresql"
+
+struct pf_server_login {
+	struct pf_dns_req *dns;
+	struct event connect_ev;
+	bool connect_ev_set;
+	bool scram_started;
+	struct pf_scram_client scram;
+};
+
+void pf_server_login_free(struct pf_server *server)
+{
+	struct pf_server_login *login = server->login;
+	if (!login)
+		return;
+	if (login->dns)
+		pf_dns_cancel(login->dns);
+	if (login->connect_ev_set)
+		event_del(&login->connect_ev);
+	if (login->scram_started)
+		pf_scram_client_free(&login->scram);
+	free(login);
+	server->login = NULL;
+}
+
+/* Give up on this login: tell the pool's waiting clients, close. */
+static void login_failed(struct pf_server *server, const char *sqlstate, const char *message, const char *reason)
+{
+	pf_link_login_failed(server->pool, sqlstate, message);
+	pf_server_close(server, reason);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pf_server *server = arg;
+	server->timer_set = false;
+	login_failed(server, "08006", "server login timed out", "connect timeout");
+}
+
+static bool send_startup(struct pf_server *server)
+{
+	struct pf_database *db = server->pool->db;
+	const char *names[8], *values[8];
+	int n = 0;
+	names[n] = "user";
+	values[n++] = server->pool->user->name;
+	names[n] = "database";
+	values[n++] = db->dbname;
+	for (int i = 0; i < db->n_startup; i++) {
+		names[n] = db->startup_names[i];
+		values[n++] = db->startup_values[i];
+	}
+	struct pf_buf b;
+	pf_buf_init(&b);
+	pf_build_startup(&b, names, values, n);
+	bool ok = pf_stream_write(&server->stream, b.data, b.len);
+	pf_buf_free(&b);
+	return ok;
+}
+
+static void on_connected(evutil_socket_t fd, short what, void *arg)
+{
+	struct pf_server *server = arg;
+	server->login->connect_ev_set = false;
+	int err = pf_sock_connect_error(fd);
+	if (err) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "connect failed: %s", strerror(err));
+		pf_server_log(server, LOG_LVL_WARNING, "%s", msg);
+		login_failed(server, "08006", "server connection failed", "connect failed");
+		return;
+	}
+	if (!send_startup(server)) {
+		login_failed(server, "08006", "server connection failed", "connect failed");
+		return;
+	}
+	pf_stream_resume(&server->stream);
+}
+
+static void connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len)
+{
+	memcpy(&server->addr, sa, len);
+	server->addrlen = len;
+	int fd = pf_sock_connect(sa, len);
+	if (fd < 0) {
+		pf_server_log(server, LOG_LVL_WARNING, "connect failed: %s", strerror(errno));
+		login_failed(server, "08006", "server connection failed", "connect failed");
+		return;
+	}
+	struct pf_sock_opts opts;
+	pf_state_sock_opts(&opts);
+	pf_sock_tune(fd, sa->sa_family, &opts);
+	pf_stream_init(&server->stream, pf_state.base, fd, &pf_server_stream_ops, server);
+	server->stream.max_full = 1024 * 1024;
+	struct pf_server_login *login = server->login;
+	event_assign(&login->connect_ev, pf_state.base, fd, EV_WRITE, on_connected, server);
+	event_add(&login->connect_ev, NULL);
+	login->connect_ev_set = true;
+}
+
+static void on_resolved(void *arg, const struct pf_dns_result *res)
+{
+	struct pf_server *server = arg;
+	server->login->dns = NULL;
+	if (res->status != 0 || res->naddrs == 0) {
+		pf_server_log(server, LOG_LVL_WARNING, "DNS lookup failed: %s: %s", server->pool->db->host, res->error);
+		login_failed(server, "08006", "server DNS lookup failed", "server DNS lookup failed");
+		return;
+	}
+	connect_to(server, (const struct sockaddr *)&res->addrs[0], res->addrlens[0]);
+}
+
+void pf_server_launch(struct pf_pool *pool)
+{
+	struct pf_server *server = pf_xcalloc(1, sizeof(*server));
+	server->id = pf_state.next_conn_id++;
+	server->pool = pool;
+	server->connect_usec = pf_usec_now();
+	server->tx_status = 'I';
+	server->stream.fd = -1;
+	server->stream.closed = true; /* until connected */
+	server->state = SV_LOGIN;
+	statlist_append(&pool->login_servers, &server->node);
+	server->login = pf_xcalloc(1, sizeof(*server->login));
+
+	event_assign(&server->timer, pf_state.base, -1, 0, on_connect_timeout, server);
+	if (pf_state.set->server_connect_timeout > 0) {
+		struct timeval tv = { (time_t)(pf_state.set->server_connect_timeout / USEC_PER_SEC),
+				      (suseconds_t)(pf_state.set->server_connect_timeout % USEC_PER_SEC) };
+		event_add(&server->timer, &tv);
+		server->timer_set = true;
+	}
+
+	const char *host = pool->db->host;
+	if (!host || host[0] == '/' || host[0] == '@') {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (!pf_sock_unix_addr(host ? host : DEFAULT_UNIX_DIR, pool->db->port, &ss, &len)) {
+			login_failed(server, "08006", "server connection failed", "unix socket path too long");
+			return;
+		}
+		connect_to(server, (struct sockaddr *)&ss, len);
+		return;
+	}
+	struct pf_dns_result now;
+	struct pf_dns_req *req = NULL;
+	if (pf_dns_lookup(host, pool->db->port, on_resolved, server, &now, &req) == 1)
+		on_resolved(server, &now);
+	else
+		server->login->dns = req;
+}
+
+/* The secret to log in with: the forced user's password or the user's auth_file entry. */
+static const char *server_secret(struct pf_server *server)
+{
+	return server->pool->user->secret;
+}
+
+static bool send_password(struct pf_server *server, const char *text)
+{
+	struct pf_buf b;
+	pf_buf_init(&b);
+	pf_build_password(&b, text);
+	bool ok = pf_stream_write(&server->stream, b.data, b.len);
+	pf_buf_free(&b);
+	return ok;
+}
+
+static enum pf_pkt_action auth_no_secret(struct pf_server *server, const char *why)
+{
+	pf_server_log(server, LOG_LVL_WARNING, "cannot log in to server: %s", why);
+	login_failed(server, "08P01", "server login failed: no usable password for this user", why);
+	return PKT_CLOSED;
+}
+
+static enum pf_pkt_action handle_auth(struct pf_server *server, const struct pf_pkt *pkt)
+{
+	uint32_t code;
+	const uint8_t *data;
+	size_t datalen;
+	if (pf_parse_auth_request(pkt->body, pkt->body_len, &code, &data, &datalen) < 0) {
+		login_failed(server, "08P01", "server login failed: bad authentication message", "bad auth packet");
+		return PKT_CLOSED;
+	}
+	const char *secret = server_secret(server);
+	enum pf_secret_type type = secret ? pf_secret_type(secret) : SECRET_PLAIN;
+	struct pf_server_login *login = server->login;
+	struct pf_buf out;
+	pf_buf_init(&out);
+	bool ok = true;
+	switch (code) {
+	case PF_AUTH_OK:
+		return PKT_CONSUMED;
+	case PF_AUTH_CLEARTEXT:
+		if (!secret || type != SECRET_PLAIN)
+			return auth_no_secret(server, "server asks for a cleartext password and only a hashed secret is known");
+		ok = send_password(server, secret);
+		break;
+	case PF_AUTH_MD5: {
+		if (!secret || type == SECRET_SCRAM || datalen < 4)
+			return auth_no_secret(server, "server asks for md5 and no plain or md5 secret is known");
+		char md5secret[36], response[36];
+		if (type == SECRET_PLAIN) {
+			pf_md5_password_secret(server->pool->user->name, secret, md5secret);
+			pf_md5_salted(md5secret, data, response);
+		} else {
+			pf_md5_salted(secret, data, response);
+		}
+		ok = send_password(server, response);
+		break;
+	}
+	case PF_AUTH_SASL: {
+		/* The body lists mechanisms as NUL-terminated strings. */
+		bool offered = false;
+		for (size_t i = 0; i < datalen;) {
+			const char *mech = (const char *)data + i;
+			size_t l = strnlen(mech, datalen - i);
+			if (l == 0)
+				break;
+			if (strcmp(mech, PF_SCRAM_MECH) == 0)
+				offered = true;
+			i += l + 1;
+		}
+		if (!offered)
+			return auth_no_secret(server, "server offers no SASL mechanism we support");
+		if (!secret || type == SECRET_MD5)
+			return auth_no_secret(server, "server asks for SCRAM and only an md5 secret is known");
+		if (type == SECRET_SCRAM) {
+			if (!server->pool->user->has_scram_keys)
+				return auth_no_secret(server, "SCRAM secret in auth_file: a client must log in with SCRAM first");
+			pf_scram_client_init_keys(&login->scram, server->pool->user->scram_client_key,
+						  server->pool->user->scram_server_key);
+		} else {
+			pf_scram_client_init_password(&login->scram, secret);
+		}
+		login->scram_started = true;
+		pf_scram_client_first(&login->scram, &out);
+		struct pf_buf b;
+		pf_buf_init(&b);
+		pf_build_sasl_initial(&b, PF_SCRAM_MECH, out.data, (int)out.len);
+		ok = pf_stream_write(&server->stream, b.data, b.len);
+		pf_buf_free(&b);
+		break;
+	}
+	case PF_AUTH_SASL_CONTINUE: {
+		if (!login->scram_started || pf_scram_client_final(&login->scram, data, datalen, &out) < 0) {
+			pf_buf_free(&out);
+			login_failed(server, "08P01", "server login failed: bad SCRAM message from server", "SCRAM exchange failed");
+			return PKT_CLOSED;
+		}
+		struct pf_buf b;
+		pf_buf_init(&b);
+		pf_build_sasl_response(&b, out.data, out.len);
+		ok = pf_stream_write(&server->stream, b.data, b.len);
+		pf_buf_free(&b);
+		break;
+	}
+	case PF_AUTH_SASL_FINAL:
+		if (!login->scram_started || pf_scram_client_verify(&login->scram, data, datalen) < 0) {
+			login_failed(server, "08P01", "server login failed: server's SCRAM signature is wrong", "SCRAM server signature mismatch");
+			return PKT_CLOSED;
+		}
+		break;
+	default: {
+		char why[64];
+		snprintf(why, sizeof(why), "unsupported authentication method %u", code);
+		return auth_no_secret(server, why);
+	}
+	}
+	pf_buf_free(&out);
+	if (!ok) {
+		login_failed(server, "08006", "server connection failed", "server conn crashed?");
+		return PKT_CLOSED;
+	}
+	return PKT_CONSUMED;
+}
+
+static void login_done(struct pf_server *server)
+{
+	struct pf_pool *pool = server->pool;
+	if (server->timer_set)
+		event_del(&server->timer);
+	server->timer_set = false;
+	pf_server_login_free(server);
+	pool->welcome_ok = true;
+	pool->last_login_failed = false;
+	if (pf_state.set->log_connections)
+		pf_server_log(server, LOG_LVL_LOG, "new connection to server");
+	pf_link_server_ready(server);
+}
+
+enum pf_pkt_action pf_server_login_packet(struct pf_server *server, const struct pf_pkt *pkt)
+{
+	if (!pkt->full)
+		return PKT_NEED_FULL;
+	switch (pkt->type) {
+	case PF_BE_AUTH:
+		return handle_auth(server, pkt);
+	case PF_BE_PARAM_STATUS: {
+		const char *name, *value;
+		if (pf_parse_param_status(pkt->body, pkt->body_len, &name, &value) == 0) {
+			pf_welcome_set(&server->pool->welcome, name, value);
+			int idx = pf_tracked_index(name);
+			if (idx >= 0)
+				pf_tracked_set(&server->params, idx, value);
+		}
+		return PKT_CONSUMED;
+	}
+	case PF_BE_BACKEND_KEY:
+		pf_parse_backend_key(pkt->body, pkt->body_len, &server->backend_pid, &server->backend_key);
+		return PKT_CONSUMED;
+	case PF_BE_ERROR: {
+		struct pf_error_fields ef;
+		memset(&ef, 0, sizeof(ef));
+		pf_parse_error_fields(pkt->body, pkt->body_len, &ef);
+		const char *msg = ef.message ? ef.message : "unknown error";
+		pf_server_log(server, LOG_LVL_WARNING, "server login failed: %s %s", ef.severity ? ef.severity : "FATAL", msg);
+		login_failed(server, ef.sqlstate ? ef.sqlstate : "08006", msg, "server login failed");
+		return PKT_CLOSED;
+	}
+	case PF_BE_READY_FOR_QUERY:
+		/* Unset tracked parameters the server did not report stay unknown (NULL). */
+		login_done(server);
+		return server->state == SV_DEAD ? PKT_CLOSED : PKT_CONSUMED;
+	case PF_BE_NOTICE:
+	case PF_BE_NEGOTIATE_PROTOCOL:
+		return PKT_CONSUMED;
+	default:
+		login_failed(server, "08P01", "server login failed: unexpected message", "unexpected message during login");
+		return PKT_CLOSED;
+	}
+}
