@@ -26,7 +26,7 @@ enum pf_opt_type {
 /* Flags of a table entry. */
 #define OPT_RELOAD 0x01 /* may change at runtime (RELOAD, SET); otherwise needs a restart */
 #define OPT_ACTED 0x02  /* pgfjord acts on it; others are accepted with a warning */
-#define OPT_ALIAS 0x04  /* another name for `alias_of`; SHOW CONFIG lists it like PgBouncer */
+#define OPT_ALIAS 0x04  /* another name for `alias_of` (PgBouncer on Linux has no service_name row in SHOW CONFIG) */
 
 struct pf_opt_choice {
 	const char *name;

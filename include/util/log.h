@@ -19,7 +19,7 @@ void pf_log_close(void);
 int pf_log_enabled(enum pf_log_level level);
 
 void pf_log(enum pf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap);
+void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define log_fatal(...) pf_log(LOG_LVL_FATAL, __VA_ARGS__)
 #define log_error(...) pf_log(LOG_LVL_ERROR, __VA_ARGS__)

@@ -254,7 +254,8 @@ void pf_client_finish_login(struct pf_client *client)
 		pf_client_close(client, "client unexpected eof");
 		return;
 	}
-	pf_stream_resume(&client->stream);
+	/* Often called from inside this client's own packet callback: resume from the loop. */
+	pf_stream_resume_later(&client->stream);
 }
 
 /* The packet loop of a logged-in client. */
