@@ -41,6 +41,7 @@ struct pf_database {
 	struct pf_user *forced_user;/* user= in the connect string: one pool for all clients */
 	char *password;             /* password= in the connect string */
 	int pool_size;              /* -1 = default_pool_size */
+	int min_pool_size;          /* -1 = global min_pool_size */
 	int pool_mode;
 	char *startup_names[4];     /* client_encoding, datestyle, timezone, application_name */
 	char *startup_values[4];

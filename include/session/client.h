@@ -37,6 +37,7 @@ struct pf_client {
 	struct pf_client_login *login;  /* only during login */
 	struct sockaddr_storage addr;
 	bool is_unix;
+	bool over_limit;                /* accepted past max_client_conn: refused after startup */
 	/* our BackendKeyData for this client, and the cancel hash chain */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;

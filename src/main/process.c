@@ -32,6 +32,7 @@
 #include "pool/pool.h"
 #include "session/cancel.h"
 #include "session/client.h"
+#include "session/janitor.h"
 #include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
@@ -315,6 +316,7 @@ int pf_process_run(const struct pf_args *args)
 		sig_events[i] = evsignal_new(base, sigs[i], on_signal, NULL);
 		event_add(sig_events[i], NULL);
 	}
+	pf_janitor_start();
 	log_info("process up: %s, libevent %s (%s), %s", "pgfjord " PACKAGE_VERSION, event_get_version(),
 		 event_base_get_method(base), OpenSSL_version(OPENSSL_VERSION));
 
@@ -323,6 +325,7 @@ int pf_process_run(const struct pf_args *args)
 	for (int i = 0; i < 3; i++)
 		event_free(sig_events[i]);
 out:
+	pf_janitor_stop();
 	pf_listen_close();
 	close_all_connections();
 	pf_cancel_shutdown();

@@ -104,6 +104,7 @@ static struct pf_database *database_new(const char *name, const struct pf_db_con
 	db->port = dc->port > 0 ? dc->port : 5432;
 	db->password = dc->password ? pf_xstrdup(dc->password) : NULL;
 	db->pool_size = dc->pool_size;
+	db->min_pool_size = dc->min_pool_size;
 	db->pool_mode = dc->pool_mode;
 	db->is_auto = is_auto;
 	if (dc->user) {

@@ -341,19 +341,6 @@ static const struct pf_stream_ops client_ops = {
 
 void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
 {
-	if (pf_state.client_count >= pf_state.set->max_client_conn) {
-		struct pf_buf b;
-		pf_buf_init(&b);
-		pf_build_error(&b, "FATAL", "53300", "no more connections allowed (max_client_conn)", NULL, NULL);
-		if (write(fd, b.data, b.len) < 0) {
-			/* the client is gone already; nothing to tell */
-		}
-		pf_buf_free(&b);
-		close(fd);
-		if (pf_state.set->log_pooler_errors)
-			log_warning("closing because: no more connections allowed (max_client_conn)");
-		return;
-	}
 	struct pf_client *client = pf_xcalloc(1, sizeof(*client));
 	client->id = pf_state.next_conn_id++;
 	client->connect_usec = pf_usec_now();
@@ -365,6 +352,9 @@ void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bo
 	client->stream.startup_mode = true;
 	client->stream.max_full = PF_MAX_STARTUP_PACKET;
 	client->state = CL_LOGIN;
+	/* Over max_client_conn the client still gets its SSLRequest answered, so that libpq
+	 * shows our error rather than a failed TLS negotiation; it is refused at startup. */
+	client->over_limit = pf_state.client_count >= pf_state.set->max_client_conn;
 	statlist_append(&pf_state.login_clients, &client->node);
 	pf_state.client_count++;
 	pf_stream_resume(&client->stream);

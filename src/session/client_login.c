@@ -203,7 +203,7 @@ static void start_auth(struct pf_client *client, const char *user_name)
 	struct pf_user *user = pf_user_find(user_name);
 	if (auth_type == AUTH_TYPE_TRUST) {
 		if (!user) {
-			pf_client_disconnect(client, "28000", "no such user: %s", user_name);
+			pf_client_disconnect(client, "28000", "\"trust\" authentication failed");
 			return;
 		}
 		client->login_user = user;
@@ -220,11 +220,12 @@ static void start_auth(struct pf_client *client, const char *user_name)
 		start_plain(client);
 		break;
 	case AUTH_TYPE_MD5:
-		/* A SCRAM secret cannot answer md5; a plain one can do SCRAM, the stronger method. */
-		if (secret && type != SECRET_MD5)
-			start_scram(client, secret);
-		else
+		/* A SCRAM secret cannot answer md5; a plain one can do SCRAM, the stronger method.
+		 * An unknown user gets SCRAM too, like the plain and SCRAM secrets. */
+		if (type == SECRET_MD5)
 			start_md5(client);
+		else
+			start_scram(client, secret);
 		break;
 	case AUTH_TYPE_SCRAM:
 		if (secret && type == SECRET_MD5) {
@@ -373,7 +374,14 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 	struct pf_startup st;
 	int rc = pf_parse_startup(pkt->body - pkt->hdr_len, pkt->len, &st);
 	if (rc == PF_STARTUP_BAD_VERSION) {
-		pf_client_disconnect(client, "0A000", "unsupported frontend protocol %d.%d: server supports 3.0", st.major, st.minor);
+		/* Old protocols get PostgreSQL's answer; any other code is garbage. */
+		bool old_protocol = st.major == 1 || st.major == 2;
+		pf_client_disconnect(client, old_protocol ? "0A000" : "08P01",
+				     "unsupported frontend protocol %d.%d: server supports 3.0", st.major, st.minor);
+		return PKT_CLOSED;
+	}
+	if (client->over_limit) {
+		pf_client_disconnect(client, "53300", "no more connections allowed (max_client_conn)");
 		return PKT_CLOSED;
 	}
 	if (rc < 0) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "session/client.h"
+#include "session/janitor.h"
 #include "session/server.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -170,6 +171,7 @@ void pf_link_server_ready(struct pf_server *server)
 	pf_server_change_state(server, SV_IDLE);
 	/* Keep reading: an idle server may report an error or close. */
 	pf_stream_resume_later(&server->stream);
+	pf_janitor_fill_pool(pool);
 }
 
 /* Queries that make a server reusable: ROLLBACK when in a transaction, and the reset query. */

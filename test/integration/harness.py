@@ -421,16 +421,35 @@ class Pooler:
 
     # -- lifecycle
 
+    def env(self):
+        """Environment of the pooler: sanitizer reports also go to files in its directory, so
+        that they are kept even when it runs as a daemon with stderr on /dev/null."""
+        env = dict(os.environ)
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            opts = env.get(var, "")
+            if "log_path=" not in opts:
+                path = self.dir / ("sanitizer" if var == "ASAN_OPTIONS" else "ubsan")
+                env[var] = (opts + ":" if opts else "") + f"log_path={path}"
+        return env
+
+    def sanitizer_logs(self):
+        return "".join(read_text(f) for f in sorted(self.dir.glob("sanitizer.*")) +
+                       sorted(self.dir.glob("ubsan.*")))
+
     def command(self, *args):
         return as_service([self.binary, *args, self.ini_path])
 
-    def start(self, args=(), daemon=False, wait=True, timeout=20):
+    def start(self, args=(), daemon=False, wait=True, timeout=20, direct=False):
+        """Start the pooler (as the service user; direct=True runs it as the current user,
+        e.g. root with -u).  Waits until it accepts TCP connections unless wait=False."""
         self.daemon = daemon
         argv = list(args) + (["-d"] if daemon else [])
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(self.command(*argv), cwd=self.dir, stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=err, start_new_session=True)
+        cmd = [str(self.binary), *argv, str(self.ini_path)] if direct else self.command(*argv)
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=err, start_new_session=True,
+                                     env=self.env())
         out.close()
         err.close()
         if daemon:
@@ -448,13 +467,21 @@ class Pooler:
                 raise RuntimeError(f"daemon wrote no pidfile:\n{self.stderr()}\n{self.log()}")
             self.pid = int(txt)
         else:
-            self.pid = child_pid(self.proc.pid) if IS_ROOT else self.proc.pid
+            self.pid = child_pid(self.proc.pid) if IS_ROOT and not direct else self.proc.pid
             if self.pid is None:
                 rc = self.proc.wait(timeout=5)
                 raise RuntimeError(f"pooler exited at once rc={rc}:\n{self.stderr()}\n{self.log()}")
         if wait and not wait_port(self.host, self.port, timeout, self.alive):
             raise RuntimeError(f"pooler not listening on {self.host}:{self.port}\n"
                                f"stderr:\n{self.stderr()}\nlog:\n{self.log()}")
+        if wait and self.settings.get("unix_socket_dir"):
+            # the TCP listener may be up a moment before the Unix socket is
+            deadline = time.monotonic() + timeout
+            while not self.unix_socket.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not self.unix_socket.exists():
+                raise RuntimeError(f"pooler made no Unix socket {self.unix_socket}\n"
+                                   f"stderr:\n{self.stderr()}\nlog:\n{self.log()}")
         return self
 
     def alive(self):
@@ -523,7 +550,9 @@ class Pooler:
         return read_text(self.stderr_path)
 
     def output(self):
-        return self.stderr() + read_text(self.stdout_path) + self.log()
+        """Everything the process wrote: stderr, stdout, logfile, sanitizer logs."""
+        return (self.stderr() + read_text(self.stdout_path) + self.log()
+                + self.sanitizer_logs())
 
     # -- clients
 
@@ -551,10 +580,24 @@ class Pooler:
     def wire(self, timeout=10):
         return Wire(self.host, self.port, timeout)
 
-    def run(self, *args, timeout=20):
-        """Run the binary with extra args (not as a server); returns CompletedProcess."""
-        return subprocess.run(self.command(*args), cwd=self.dir, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+    def run(self, *args, timeout=20, direct=False):
+        """Run the binary to completion (e.g. -V, or a config it must refuse), as the service
+        user unless direct=True.  Returns a CompletedProcess; if it does not exit within
+        timeout, it is killed by PID and AssertionError is raised."""
+        cmd = [str(self.binary), *args, str(self.ini_path)] if direct else self.command(*args)
+        proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, env=self.env())
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            real = child_pid(proc.pid, timeout=0.1) if IS_ROOT and not direct else proc.pid
+            for pid in (real, proc.pid):
+                if pid and pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+            raise AssertionError(f"{cmd} did not exit within {timeout} s")
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 # --------------------------------------------------------------------------------------------
