@@ -97,6 +97,8 @@ extern struct pf_state pf_state;
 
 void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
 void pf_pool_state_free(void);
+/* Use a newly loaded config and auth_file (the caller frees the old ones). */
+void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlist);
 
 uint64_t pf_usec_now(void);
 

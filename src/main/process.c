@@ -203,6 +203,37 @@ static void start_shutdown(int mode)
 	on_shutdown_check(-1, 0, NULL);
 }
 
+/*
+ * SIGHUP: read the config file and auth_file again. A broken file keeps the running config.
+ * New databases and changed settings apply to what is created or decided from now on;
+ * databases already in use keep their connections (issue #4 brings the full RELOAD).
+ */
+static void reload_config(void)
+{
+	char err[1024];
+	log_info("got SIGHUP: reloading %s", pf_state.set->conffile);
+	struct pf_conf *conf = pf_conf_load(pf_state.set->conffile, err, sizeof(err));
+	if (!conf) {
+		log_error("RELOAD failed, keeping the running config: %s", err);
+		return;
+	}
+	struct pf_userlist *userlist = NULL;
+	if (conf->set.auth_file && *conf->set.auth_file) {
+		userlist = pf_userlist_load(conf->set.auth_file, err, sizeof(err));
+		if (!userlist) {
+			log_error("RELOAD failed, keeping the running config: %s", err);
+			pf_conf_free(conf);
+			return;
+		}
+	}
+	struct pf_conf *old_conf = pf_state.conf;
+	struct pf_userlist *old_userlist = pf_state.userlist;
+	pf_pool_state_swap_config(conf, userlist);
+	pf_userlist_free(old_userlist);
+	pf_conf_free(old_conf);
+	pf_log_reopen();
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
@@ -213,9 +244,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		start_shutdown(2);
 		break;
 	case SIGHUP:
-		/* RELOAD arrives with the admin console (issue #4); reopening the log is safe now. */
-		log_info("got SIGHUP: reopening the log file (RELOAD is not supported yet)");
-		pf_log_reopen();
+		reload_config();
 		break;
 	default:
 		break;
@@ -337,8 +366,8 @@ out:
 	pf_tracked_free();
 	if (pidfile_written)
 		unlink(pidfile_written);
-	pf_userlist_free(userlist);
-	pf_conf_free(conf);
+	pf_userlist_free(pf_state.userlist);
+	pf_conf_free(pf_state.conf);
 	event_base_free(base);
 	pf_log_close();
 	return rc;

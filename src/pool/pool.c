@@ -273,3 +273,21 @@ void pf_state_sock_opts(struct pf_sock_opts *o)
 	o->user_timeout = set->tcp_user_timeout;
 	o->socket_buffer = set->tcp_socket_buffer;
 }
+
+void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlist)
+{
+	pf_state.conf = conf;
+	pf_state.set = &conf->set;
+	pf_state.userlist = userlist;
+	/* Users keep their objects (pools point at them); their secrets follow auth_file. */
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.users) {
+		struct pf_user *user = container_of(pos, struct pf_user, node);
+		const char *secret = userlist ? pf_userlist_find(userlist, user->name) : NULL;
+		if (secret && user->secret && strcmp(secret, user->secret) == 0)
+			continue;
+		free(user->secret);
+		user->secret = secret ? pf_xstrdup(secret) : NULL;
+		user->has_scram_keys = false;
+	}
+}
