@@ -18,6 +18,9 @@ void pf_log_reopen(void);
 void pf_log_close(void);
 int pf_log_enabled(enum pf_log_level level);
 
+/* A line that starts with a connection's prefix ("C-0x...: db/user@addr:port"). */
+void pf_vlog_prefixed(enum pf_log_level level, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 void pf_log(enum pf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 

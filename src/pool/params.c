@@ -7,6 +7,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/strlist.h"
 
 static const char *const fixed_params[] = {
 	"client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings", "application_name",
@@ -24,16 +25,10 @@ void pf_tracked_setup(const char *extra)
 		tracked_names[tracked_count++] = pf_xstrdup(fixed_params[i]);
 	if (!extra)
 		return;
-	const char *p = extra;
-	while (*p) {
-		while (*p == ',' || *p == ' ' || *p == '\t')
-			p++;
-		const char *start = p;
-		while (*p && *p != ',' && *p != ' ' && *p != '\t')
-			p++;
-		if (p == start)
-			break;
-		char *name = pf_xstrndup(start, (size_t)(p - start));
+	const char *pos = extra, *item;
+	size_t len;
+	while ((item = pf_strlist_next(&pos, &len))) {
+		char *name = pf_xstrndup(item, len);
 		if (pf_tracked_index(name) >= 0) {
 			free(name);
 		} else if (tracked_count == PF_MAX_TRACKED) {

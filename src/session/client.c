@@ -103,12 +103,12 @@ void pf_client_log(const struct pf_client *client, int level, const char *fmt, .
 {
 	if (!pf_log_enabled(level))
 		return;
-	char prefix[512], msg[1024];
+	char prefix[512];
+	pf_client_prefix(client, prefix, sizeof(prefix));
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pf_vlog_prefixed(level, prefix, fmt, ap);
 	va_end(ap);
-	pf_log(level, "%s %s", pf_client_prefix(client, prefix, sizeof(prefix)), msg);
 }
 
 static struct stat_list *state_list(struct pf_client *client, enum pf_client_state state)

@@ -24,6 +24,7 @@
 #include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
+#include "util/strlist.h"
 
 enum login_method { METHOD_NONE, METHOD_PLAIN, METHOD_MD5, METHOD_SCRAM };
 
@@ -59,25 +60,6 @@ static bool send_buf(struct pf_client *client, struct pf_buf *b)
 	if (!ok)
 		pf_client_close(client, NULL);
 	return ok;
-}
-
-/* Is name in the comma list? */
-static bool in_list(const char *list, const char *name)
-{
-	if (!list)
-		return false;
-	size_t n = strlen(name);
-	const char *p = list;
-	while (*p) {
-		while (*p == ',' || *p == ' ' || *p == '\t')
-			p++;
-		const char *start = p;
-		while (*p && *p != ',' && *p != ' ' && *p != '\t')
-			p++;
-		if ((size_t)(p - start) == n && strncasecmp(start, name, n) == 0)
-			return true;
-	}
-	return false;
 }
 
 /* The "options" startup parameter: only "-c name=value" and "--name=value" of tracked names. */
@@ -400,7 +382,7 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 			dbname = value;
 		} else if (strncmp(name, "_pq_.", 5) == 0) {
 			unrecognized[n_unrecognized++] = name;
-		} else if (in_list(ignore, name)) {
+		} else if (pf_strlist_contains(ignore, name)) {
 			continue;
 		} else if (strcmp(name, "options") == 0) {
 			if (!apply_options(client, value))

@@ -30,12 +30,12 @@ void pf_server_log(const struct pf_server *server, int level, const char *fmt, .
 {
 	if (!pf_log_enabled(level))
 		return;
-	char prefix[512], msg[1024];
+	char prefix[512];
+	pf_server_prefix(server, prefix, sizeof(prefix));
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pf_vlog_prefixed(level, prefix, fmt, ap);
 	va_end(ap);
-	pf_log(level, "%s %s", pf_server_prefix(server, prefix, sizeof(prefix)), msg);
 }
 
 static struct stat_list *state_list(struct pf_server *server, enum pf_server_state state)

@@ -100,6 +100,13 @@ void pf_vlog(enum pf_log_level level, const char *fmt, va_list ap)
 		syslog(syslog_levels[level], "%s %s", level_names[level], msg);
 }
 
+void pf_vlog_prefixed(enum pf_log_level level, const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[1536];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pf_log(level, "%s %s", prefix, msg);
+}
+
 void pf_log(enum pf_log_level level, const char *fmt, ...)
 {
 	va_list ap;
