@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh — the test command of pgfjord.
 #
-#   bash scripts/test.sh             normal build + unit + integration tests, then the ASan build
-#                                    (build-asan/, out of tree) + unit + integration tests
+#   bash scripts/test.sh             normal build (build/) + unit + integration tests, then the
+#                                    ASan build (build-asan/) + unit + integration tests
 #   bash scripts/test.sh --asan      only the ASan build and its tests   (or PGFJORD_ASAN=1)
 #   bash scripts/test.sh --no-asan   only the normal build and its tests (or PGFJORD_ASAN=0)
 #   bash scripts/test.sh ... -- ARGS extra pytest arguments, e.g. -- -k auth -x
@@ -13,9 +13,9 @@
 # with PGFJORD_BIN pointing at the binary just built. The last line printed is the combined
 # result "N passed, N failed"; the exit status is non-zero if anything failed.
 #
-# Note: the ASan build is configured out of tree (build-asan/, `../configure --enable-asan`),
-# which autoconf refuses while the source tree itself is configured, so the ASan phase runs
-# `make distclean` in the source tree first (after the normal phase is done with it).
+# Both builds are out of tree (`../configure` in build/ and build-asan/, --enable-asan for the
+# latter) so that they coexist. autoconf refuses that while the source tree itself is configured
+# (an in-tree `./configure`), so in that case this script runs `make distclean` there first.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --asan) normal=0; asan=1 ;;
     --no-asan) asan=0; normal=1 ;;
     --) shift; PYTEST_ARGS=("$@"); break ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -127,25 +127,33 @@ if ! autoreconf -fi; then
   asan=0
 fi
 
+# out-of-tree builds need an unconfigured source tree
+if [ -f "$ROOT/config.status" ] && [ $((normal + asan)) -gt 0 ]; then
+  note "the source tree is configured in-tree: make distclean (builds go to build/, build-asan/)"
+  (make distclean >/dev/null 2>&1) || rm -f "$ROOT/config.status"
+fi
+
+build() {  # $1 = dir, then configure arguments
+  local dir=$1
+  shift
+  mkdir -p "$ROOT/$dir" && (cd "$ROOT/$dir" && ../configure "$@" && make -j"$JOBS")
+}
+
 if [ "$normal" = 1 ]; then
-  note "normal build: ./configure && make -j$JOBS"
-  if ./configure && make -j"$JOBS"; then
-    unit_tests normal "$ROOT"
-    integration_tests normal "$ROOT/pgfjord"
+  note "normal build: build/ (../configure && make -j$JOBS)"
+  if build build; then
+    unit_tests normal "$ROOT/build"
+    integration_tests normal "$ROOT/build/pgfjord"
   else
     fail_step "normal build" "configure/make"
   fi
 fi
 
 if [ "$asan" = 1 ]; then
-  note "ASan build: build-asan/ (../configure --enable-asan)"
+  note "ASan build: build-asan/ (../configure --enable-asan && make -j$JOBS)"
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-  if [ -f "$ROOT/config.status" ]; then
-    (make distclean >/dev/null 2>&1) || rm -f "$ROOT/config.status"
-  fi
-  mkdir -p build-asan
-  if (cd build-asan && ../configure --enable-asan && make -j"$JOBS"); then
+  if build build-asan --enable-asan; then
     unit_tests asan "$ROOT/build-asan"
     integration_tests asan "$ROOT/build-asan/pgfjord"
   else

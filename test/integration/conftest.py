@@ -4,7 +4,10 @@ Fixtures
   pg        (session)  a running PostgreSQL 15 cluster (harness.PgCluster) with roles md5user,
                        scramuser, scramuser2, plainuser, spaceuser, trustuser and databases app, app2.
   pgfjord   (function) factory: pgfjord(ini_settings, databases, userlist, users=None, *,
-                       extra_ini="", start=True, daemon=False, args=()) -> harness.Pooler.
+                       extra_ini="", start=True, daemon=False, args=(), timeout=20)
+                       -> harness.Pooler (.port .host .dsn(**kw) .connect(**kw) .wire()
+                       .log() .pid .stop(sig) .reload() .kill(sig) .run(*args) and paths
+                       .dir .ini_path .userlist_path .logfile .pidfile .unix_socket).
                        Every pooler is stopped by PID at teardown, and the test fails if the
                        process died on its own or printed a sanitizer report.
 Markers
@@ -14,6 +17,7 @@ Markers
 
 import os
 import signal
+import sys
 
 import pytest
 
@@ -110,6 +114,9 @@ def pgfjord(request):
     if not problems and (failed is None or not failed.failed):
         for p in made:
             p_cleanup(p)
+    else:
+        for p in made:
+            print(f"kept pooler directory for inspection: {p.dir}", file=sys.stderr)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 

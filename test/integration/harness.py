@@ -7,7 +7,8 @@ Debian's ``postgres`` user through ``runuser -u postgres --``; otherwise they ru
 user.  Every process is stopped by its PID.
 
 Environment:
-  PGFJORD_BIN        binary under test (default: <repo>/pgfjord).  A path whose basename contains
+  PGFJORD_BIN        binary under test (default: <repo>/pgfjord, or <repo>/build/pgfjord if
+                     only that exists).  A path whose basename contains
                      "pgbouncer" selects reference mode (tests marked pgfjord_only are skipped).
   PGFJORD_REFERENCE  "1"/"0" forces reference mode on/off.
   PG_BINDIR          PostgreSQL binaries (default /usr/lib/postgresql/15/bin).
@@ -30,7 +31,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PG_BINDIR = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
-BIN = os.path.abspath(os.environ.get("PGFJORD_BIN") or str(REPO / "pgfjord"))
+
+def _default_binary():
+    """<repo>/pgfjord (in-tree build), else <repo>/build/pgfjord (out-of-tree build)."""
+    for cand in (REPO / "pgfjord", REPO / "build" / "pgfjord"):
+        if cand.exists():
+            return str(cand)
+    return str(REPO / "pgfjord")
+
+
+BIN = os.path.abspath(os.environ.get("PGFJORD_BIN") or _default_binary())
 IS_ROOT = os.geteuid() == 0
 SERVICE_USER = "postgres"
 

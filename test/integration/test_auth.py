@@ -66,7 +66,8 @@ def test_any_with_forced_user(pg, pgfjord):
 # (auth_type, user, password, how the secret is stored in the userlist, expected auth request)
 PASSWORD_CASES = [
     ("plain", PLAIN_USER, PLAIN_PASS, "plain", AUTH_CLEARTEXT),
-    ("md5", MD5_USER, MD5_PASS, "plain", AUTH_MD5),
+    # Issue #2: "md5 with a SCRAM or plain secret uses SCRAM" (PgBouncer 1.18 asks for md5 here).
+    ("md5", MD5_USER, MD5_PASS, "plain", AUTH_MD5 if h.REFERENCE else AUTH_SASL),
     ("md5", MD5_USER, MD5_PASS, "md5", AUTH_MD5),
     ("scram-sha-256", SCRAM_USER, SCRAM_PASS, "plain", AUTH_SASL),
     ("scram-sha-256", SCRAM_USER, SCRAM_PASS, "scram", AUTH_SASL),
@@ -74,8 +75,6 @@ PASSWORD_CASES = [
     ("md5", SCRAM_USER, SCRAM_PASS, "scram", AUTH_SASL),
 ]
 PASSWORD_IDS = [f"{a}-{s}secret-{u}" for a, u, _, s, _ in PASSWORD_CASES]
-
-UNKNOWN_USER_CODE = {"plain": AUTH_CLEARTEXT, "md5": AUTH_MD5, "scram-sha-256": AUTH_SASL}
 
 
 def secret_for(pg, user, password, kind):
@@ -122,8 +121,7 @@ def test_unknown_user_looks_like_wrong_password(pg, pgfjord, auth_type):
                       "scram-sha-256": (SCRAM_USER, SCRAM_PASS)}[auth_type]
     p = password_pooler(pg, pgfjord, auth_type, user, password, "plain")
     # an unknown user is asked for a password exactly like a known one...
-    assert first_auth_code(p, "nosuchuser") == UNKNOWN_USER_CODE[auth_type]
-    assert first_auth_code(p, user) == UNKNOWN_USER_CODE[auth_type]
+    assert first_auth_code(p, "nosuchuser") == first_auth_code(p, user)
     # ...and fails the same way as a wrong password, without revealing that it does not exist
     s_unknown, f_unknown = wire_login(p, "nosuchuser", "whatever")
     s_wrong, f_wrong = wire_login(p, user, "whatever")

@@ -6,7 +6,7 @@ import time
 import psycopg
 import pytest
 
-from harness import TRUST_USER
+from harness import MD5_PASS, MD5_USER, TRUST_USER
 
 
 def trust_pooler(pg, pgfjord, **settings):
@@ -86,6 +86,7 @@ def test_transaction_mode_50_clients_on_pool_of_2(pg, pgfjord):
                     with lock:
                         pids.add(pid)
         except Exception as e:
+            start.abort()  # do not leave the others waiting at the barrier
             with lock:
                 errors.append(f"client {i}: {e!r}")
 
@@ -102,7 +103,10 @@ def test_transaction_mode_50_clients_on_pool_of_2(pg, pgfjord):
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n_clients)]
     for t in threads:
         t.start()
-    start.wait()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass
     for t in threads:
         t.join(120)
     stop_monitor.set()
@@ -169,3 +173,19 @@ def test_statement_mode_rejects_transaction_block(pg, pgfjord):
     # the pooler still serves
     with p.connect(user=TRUST_USER) as c:
         assert c.execute("select 42").fetchone()[0] == 42
+
+
+def test_users_section_overrides_pool_mode(pg, pgfjord):
+    """[users] pool_mode applies to that user only."""
+    p = pgfjord({"auth_type": "trust", "pool_mode": "transaction", "default_pool_size": 1},
+                {"app": pg.connstr("app")}, {TRUST_USER: "", MD5_USER: MD5_PASS},
+                users={TRUST_USER: "pool_mode=statement"})
+    with p.wire() as w:
+        w.login(TRUST_USER, "app")
+        rows, err, _ = w.query("BEGIN")
+        assert err is not None and "transaction blocks not allowed" in err["M"], (rows, err)
+    # another user of the same database keeps transaction pooling
+    with p.connect(user=MD5_USER, autocommit=False) as c:
+        pid = backend_pid(c)
+        assert backend_pid(c) == pid
+        c.commit()
