@@ -26,11 +26,15 @@
 
 struct pf_server_login {
 	struct pf_dns_req *dns;
+	struct pf_dns_result addrs;  /* every address of the host, tried in order */
+	int next_addr;
 	struct event connect_ev;
 	bool connect_ev_set;
 	bool scram_started;
 	struct pf_scram_client scram;
 };
+
+static bool try_next_address(struct pf_server *server);
 
 void pf_server_login_free(struct pf_server *server)
 {
@@ -88,9 +92,9 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 	server->login->connect_ev_set = false;
 	int err = pf_sock_connect_error(fd);
 	if (err) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "connect failed: %s", strerror(err));
-		pf_server_log(server, LOG_LVL_WARNING, "%s", msg);
+		pf_server_log(server, LOG_LVL_WARNING, "connect failed: %s", strerror(err));
+		if (try_next_address(server))
+			return;
 		login_failed(server, "08006", "server connection failed", "connect failed");
 		return;
 	}
@@ -101,6 +105,21 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 	pf_stream_resume(&server->stream);
 }
 
+static void connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len);
+
+/* A host name may have several addresses (IPv6 and IPv4 for "localhost"): try the next. */
+static bool try_next_address(struct pf_server *server)
+{
+	struct pf_server_login *login = server->login;
+	if (login->next_addr >= login->addrs.naddrs)
+		return false;
+	int i = login->next_addr++;
+	if (server->stream.fd >= 0 && !server->stream.closed)
+		pf_stream_close(&server->stream);
+	connect_to(server, (const struct sockaddr *)&login->addrs.addrs[i], login->addrs.addrlens[i]);
+	return true;
+}
+
 static void connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len)
 {
 	memcpy(&server->addr, sa, len);
@@ -108,6 +127,8 @@ static void connect_to(struct pf_server *server, const struct sockaddr *sa, sock
 	int fd = pf_sock_connect(sa, len);
 	if (fd < 0) {
 		pf_server_log(server, LOG_LVL_WARNING, "connect failed: %s", strerror(errno));
+		if (try_next_address(server))
+			return;
 		login_failed(server, "08006", "server connection failed", "connect failed");
 		return;
 	}
@@ -131,7 +152,9 @@ static void on_resolved(void *arg, const struct pf_dns_result *res)
 		login_failed(server, "08006", "server DNS lookup failed", "server DNS lookup failed");
 		return;
 	}
-	connect_to(server, (const struct sockaddr *)&res->addrs[0], res->addrlens[0]);
+	server->login->addrs = *res;
+	server->login->next_addr = 0;
+	try_next_address(server);
 }
 
 void pf_server_launch(struct pf_pool *pool)

@@ -238,3 +238,20 @@ def test_reload_picks_up_new_database(pg, pgfjord):
                 raise
             time.sleep(0.1)
     assert p.alive()
+
+
+def test_host_name_resolved_by_the_pooler(pg, pgfjord):
+    # "localhost" goes through the asynchronous resolver; it may answer ::1 first while
+    # PostgreSQL listens on 127.0.0.1 only, so the pooler must try every address.
+    p = pgfjord({"auth_type": "trust"}, {"app": pg.connstr("app").replace(f"host={pg.host}", "host=localhost")},
+                {TRUST_USER: ""})
+    with p.connect(user=TRUST_USER) as c:
+        assert c.execute("select current_database()").fetchone()[0] == "app"
+
+
+def test_server_over_unix_socket(pg, pgfjord):
+    dbs = {"app": f"host={pg.sockdir} port={pg.port} dbname=app"}
+    p = pgfjord({"auth_type": "trust"}, dbs, {TRUST_USER: ""})
+    with p.connect(user=TRUST_USER) as c:
+        # a Unix-socket backend has no client address
+        assert c.execute("select client_addr is null from pg_stat_activity where pid = pg_backend_pid()").fetchone()[0]
