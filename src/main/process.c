@@ -330,12 +330,13 @@ int pf_process_run(const struct pf_args *args)
 		.defer_accept = false,
 	};
 	int rc = 0;
-	if (pf_listen_open(base, &lo, accept_client, err, sizeof(err)) < 0) {
-		log_fatal("%s", err);
+	/* The pidfile comes first: whoever sees the port open can rely on it. */
+	if (set->pidfile && *set->pidfile && write_pidfile(set->pidfile) < 0) {
 		rc = 1;
 		goto out;
 	}
-	if (set->pidfile && *set->pidfile && write_pidfile(set->pidfile) < 0) {
+	if (pf_listen_open(base, &lo, accept_client, err, sizeof(err)) < 0) {
+		log_fatal("%s", err);
 		rc = 1;
 		goto out;
 	}
