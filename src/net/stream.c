@@ -16,14 +16,25 @@
 /* Packets handled per wake-up before yielding to other connections (cf. sbuf_loopcnt). */
 #define STREAM_MAX_ROUNDS 5
 
-static bool stream_run(struct pf_stream *s);
+static bool stream_run(struct pf_stream *s, bool readable);
 static bool flush_out(struct pf_stream *s);
 
+/* A paused stream keeps reading into its buffer until the buffer is full. */
+static bool buffer_full(const struct pf_stream *s)
+{
+	return s->buf && s->buf->recv_pos == s->buf->size && s->buf->send_pos == 0;
+}
+
+/*
+ * Read interest changes cost an epoll_ctl each, so they are kept for real backpressure:
+ * a paused stream (a client waiting for a server) stays registered and its bytes are
+ * buffered; only a blocked stream, or a paused one with a full buffer, stops reading.
+ */
 static void update_read_interest(struct pf_stream *s)
 {
 	if (s->closed)
 		return;
-	bool want = !s->paused && !s->blocked;
+	bool want = !s->blocked && !(s->paused && buffer_full(s));
 	if (want && !s->read_enabled) {
 		event_add(&s->ev_read, NULL);
 		s->read_enabled = true;
@@ -210,7 +221,12 @@ static enum process_result process_buffer(struct pf_stream *s)
 	return PROC_WAIT;
 }
 
-/* Read once. Returns -1 when s got closed, 0 when nothing more now, 1 when bytes arrived. */
+/*
+ * Read once. Returns -1 when s got closed, 0 when nothing came, 1 when bytes came and the
+ * socket is probably drained (a short read), 2 when they filled the buffer (maybe more).
+ * A short read is not followed by another: the level-triggered event tells us of more,
+ * which saves the read() that would only return EAGAIN.
+ */
 static int read_some(struct pf_stream *s)
 {
 	if (!s->buf)
@@ -218,14 +234,15 @@ static int read_some(struct pf_stream *s)
 	struct pf_iobuf *buf = s->buf;
 	if (buf->recv_pos == buf->size)
 		pf_iobuf_compact(buf);
-	if (buf->recv_pos == buf->size)
-		return 0; /* full of decided bytes waiting for the partner */
+	uint32_t room = buf->size - buf->recv_pos;
+	if (!room)
+		return 0; /* full of bytes waiting for a decision or for the partner */
 	for (;;) {
-		ssize_t n = read(s->fd, buf->data + buf->recv_pos, buf->size - buf->recv_pos);
+		ssize_t n = read(s->fd, buf->data + buf->recv_pos, room);
 		if (n > 0) {
 			buf->recv_pos += (uint32_t)n;
 			s->bytes_recv += (uint64_t)n;
-			return 1;
+			return (uint32_t)n == room ? 2 : 1;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -240,10 +257,10 @@ static int read_some(struct pf_stream *s)
 }
 
 /* Process, forward and read until there is nothing more to do now. false = closed.
- * Each round ends after processing, so no complete message is left behind unprocessed;
- * bytes still in the socket wake us again (the read event is level-triggered). */
-static bool stream_run(struct pf_stream *s)
+ * Each round ends after processing, so no complete message is left behind unprocessed. */
+static bool stream_run(struct pf_stream *s, bool readable)
 {
+	bool may_read = readable;
 	for (int reads = 0;;) {
 		enum process_result pr = process_buffer(s);
 		if (pr == PROC_CLOSED || s->closed)
@@ -254,13 +271,14 @@ static bool stream_run(struct pf_stream *s)
 			break;
 		if (pr == PROC_WAIT && s->buf && s->buf->pkt_pos < s->buf->recv_pos)
 			continue; /* room was made for a whole message: look at it again */
-		if (reads++ == STREAM_MAX_ROUNDS)
+		if (!may_read || reads++ == STREAM_MAX_ROUNDS)
 			break;
 		int r = read_some(s);
 		if (r < 0 || s->closed)
 			return false;
 		if (r == 0)
 			break;
+		may_read = r == 2;
 	}
 	update_read_interest(s);
 	return true;
@@ -268,7 +286,15 @@ static bool stream_run(struct pf_stream *s)
 
 static void on_read_ready(evutil_socket_t fd, short what, void *arg)
 {
-	stream_run(arg);
+	struct pf_stream *s = arg;
+	if (s->paused) {
+		/* Buffer what comes (or notice EOF) without acting on it yet. */
+		if (read_some(s) >= 0)
+			update_read_interest(s);
+		return;
+	}
+	/* EV_TIMEOUT alone marks our own wake-up for buffered bytes (pf_stream_resume_later). */
+	stream_run(s, (what & EV_READ) != 0);
 }
 
 /* Send our own queued messages. false = socket error. */
@@ -313,7 +339,7 @@ static void on_write_ready(evutil_socket_t fd, short what, void *arg)
 	struct pf_stream *src = s->partner;
 	if (src && src->partner == s && src->blocked && !src->closed) {
 		src->blocked = false;
-		stream_run(src);
+		stream_run(src, false);
 	}
 }
 
@@ -355,7 +381,7 @@ void pf_stream_resume(struct pf_stream *s)
 	if (s->closed)
 		return;
 	s->paused = false;
-	stream_run(s);
+	stream_run(s, false);
 }
 
 void pf_stream_resume_later(struct pf_stream *s)
@@ -366,7 +392,7 @@ void pf_stream_resume_later(struct pf_stream *s)
 	update_read_interest(s);
 	/* Buffered bytes do not make the socket readable: wake ourselves for them. */
 	if (s->buf && s->buf->pkt_pos < s->buf->recv_pos && !s->blocked)
-		event_active(&s->ev_read, EV_READ, 0);
+		event_active(&s->ev_read, EV_TIMEOUT, 0);
 }
 
 void pf_stream_pause(struct pf_stream *s)
