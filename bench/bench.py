@@ -402,8 +402,10 @@ pidfile = {self.pidfile}
         self.starts += 1
         REG.add(self.pid, self.label, None, self.stop)
         # smoke test through the pooler
+        user = "bench" if auth_type == "scram-sha-256" else "benchmd5"  # md5 secrets cannot do SCRAM
         r = run([PSQL, "-X", "-A", "-t", "-c", "SELECT 1",
-                 f"host=127.0.0.1 port={self.port} dbname=bench user=benchmd5 connect_timeout=10"],
+                 f"host=127.0.0.1 port={self.port} dbname=bench user={user} connect_timeout=10"
+                 " sslmode=disable"],
                 30, env=dict(os.environ, PGPASSWORD=PASSWORD), desc="psql smoke")
         if r.rc != 0 or r.out.strip() != "1":
             raise RuntimeError(f"{self.label}: SELECT 1 through the pooler failed: {r.err.strip()}")

@@ -5,6 +5,8 @@
 #define PF_NET_SOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct pf_sock_opts {
@@ -15,6 +17,17 @@ struct pf_sock_opts {
 	int user_timeout;
 	int socket_buffer;
 };
+
+/* A peer address in 20 bytes (a sockaddr_storage is 128): kept per client connection. */
+struct pf_addr {
+	uint16_t family;   /* AF_INET, AF_INET6 or AF_UNIX */
+	uint16_t port;
+	uint8_t ip[16];
+};
+
+void pf_addr_from_sockaddr(struct pf_addr *a, const struct sockaddr *sa);
+/* "ip:port", or "unix" */
+void pf_addr_format(const struct pf_addr *a, char *buf, size_t len);
 
 /* TCP_NODELAY and keepalive settings on a TCP socket (no-op for Unix sockets). */
 void pf_sock_tune(int fd, int family, const struct pf_sock_opts *opts);

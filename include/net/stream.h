@@ -69,7 +69,7 @@ struct pf_stream {
 	const struct pf_stream_ops *ops;
 	void *owner;
 	struct event ev_read;
-	struct event ev_write;
+	struct event *ev_write;  /* made on first need: most sockets never wait to write */
 	uint64_t bytes_recv;
 	uint64_t bytes_sent;
 };

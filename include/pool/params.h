@@ -8,6 +8,7 @@
 #define PF_POOL_PARAMS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define PF_MAX_TRACKED 16
 
@@ -19,15 +20,22 @@ const char *pf_tracked_name(int idx);
 /* Index of a parameter name (case-insensitive), or -1 when not tracked. */
 int pf_tracked_index(const char *name);
 
-/* A value per tracked parameter; NULL = unknown. */
+/*
+ * A value per tracked parameter, as an id of an interned string (0 = unknown). Thousands of
+ * clients mostly share the same few values, so each client holds ids, not strings, and two
+ * connections agree on a parameter exactly when their ids are equal.
+ */
 struct pf_tracked_values {
-	char *v[PF_MAX_TRACKED];
+	uint32_t v[PF_MAX_TRACKED];
 };
 
 void pf_tracked_set(struct pf_tracked_values *vals, int idx, const char *value);
-void pf_tracked_copy(struct pf_tracked_values *dst, const struct pf_tracked_values *src);
+/* The value, or NULL when unknown. */
+const char *pf_tracked_get(const struct pf_tracked_values *vals, int idx);
+void pf_tracked_copy_one(struct pf_tracked_values *dst, const struct pf_tracked_values *src, int idx);
 void pf_tracked_clear(struct pf_tracked_values *vals);
-bool pf_tracked_equal(const char *a, const char *b);
+/* Interned strings alive (for SHOW MEM later). */
+int pf_interned_count(void);
 
 /* Every ParameterStatus a server sent at login, to greet clients of the same pool. */
 struct pf_welcome {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "net/sock.h"
 #include "net/stream.h"
 #include "pool/params.h"
 #include "pool/pool.h"
@@ -35,7 +36,7 @@ struct pf_client {
 	struct pf_user *login_user;     /* who authenticated (may differ from the pool's forced user) */
 	struct pf_server *link;
 	struct pf_client_login *login;  /* only during login */
-	struct sockaddr_storage addr;
+	struct pf_addr addr;
 	bool is_unix;
 	bool over_limit;                /* accepted past max_client_conn: refused after startup */
 	/* our BackendKeyData for this client, and the cancel hash chain */
@@ -47,8 +48,6 @@ struct pf_client {
 	uint64_t connect_usec;
 	uint64_t wait_start_usec;
 	struct pf_tracked_values params;
-	char *login_db_name;            /* for log lines */
-	char *login_user_name;
 };
 
 /* Take over an accepted socket. */
@@ -83,5 +82,8 @@ int pf_client_total(void);
 /* client_login.c */
 enum pf_pkt_action pf_client_login_packet(struct pf_client *client, const struct pf_pkt *pkt);
 void pf_client_login_free(struct pf_client *client);
+/* The names the client asked for, while it logs in (NULL before the startup packet). */
+const char *pf_client_login_db(const struct pf_client *client);
+const char *pf_client_login_user(const struct pf_client *client);
 
 #endif

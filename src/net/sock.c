@@ -1,6 +1,7 @@
 /* sock.c - socket helpers shared by listeners, servers and cancel requests. */
 #include "net/sock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -72,4 +73,30 @@ bool pf_sock_unix_addr(const char *dir, int port, struct sockaddr_storage *ss, s
 		sun->sun_path[0] = 0;
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + (abstract ? 0 : 1));
 	return true;
+}
+
+void pf_addr_from_sockaddr(struct pf_addr *a, const struct sockaddr *sa)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = sa->sa_family;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		a->port = ntohs(sin->sin_port);
+		memcpy(a->ip, &sin->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		a->port = ntohs(sin6->sin6_port);
+		memcpy(a->ip, &sin6->sin6_addr, 16);
+	}
+}
+
+void pf_addr_format(const struct pf_addr *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (a->family == AF_INET || a->family == AF_INET6) {
+		inet_ntop(a->family, a->ip, host, sizeof(host));
+		snprintf(buf, len, "%s:%d", host, a->port);
+	} else {
+		snprintf(buf, len, "unix");
+	}
 }

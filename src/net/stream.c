@@ -17,6 +17,7 @@
 #define STREAM_MAX_ROUNDS 5
 
 static bool stream_run(struct pf_stream *s, bool readable);
+static void on_write_ready(evutil_socket_t fd, short what, void *arg);
 static bool flush_out(struct pf_stream *s);
 
 /* A paused stream keeps reading into its buffer until the buffer is full. */
@@ -48,10 +49,13 @@ static void want_write(struct pf_stream *s, bool want)
 {
 	if (s->closed || want == s->write_enabled)
 		return;
-	if (want)
-		event_add(&s->ev_write, NULL);
-	else
-		event_del(&s->ev_write);
+	if (want) {
+		if (!s->ev_write)
+			s->ev_write = event_new(event_get_base(&s->ev_read), s->fd, EV_WRITE | EV_PERSIST, on_write_ready, s);
+		event_add(s->ev_write, NULL);
+	} else {
+		event_del(s->ev_write);
+	}
 	s->write_enabled = want;
 }
 
@@ -352,7 +356,6 @@ void pf_stream_init(struct pf_stream *s, struct event_base *base, int fd, const 
 	s->max_full = 1024 * 1024;
 	pf_buf_init(&s->out);
 	event_assign(&s->ev_read, base, fd, EV_READ | EV_PERSIST, on_read_ready, s);
-	event_assign(&s->ev_write, base, fd, EV_WRITE | EV_PERSIST, on_write_ready, s);
 }
 
 void pf_stream_close(struct pf_stream *s)
@@ -362,8 +365,9 @@ void pf_stream_close(struct pf_stream *s)
 	s->closed = true;
 	if (s->read_enabled)
 		event_del(&s->ev_read);
-	if (s->write_enabled)
-		event_del(&s->ev_write);
+	if (s->ev_write)
+		event_free(s->ev_write);
+	s->ev_write = NULL;
 	s->read_enabled = s->write_enabled = false;
 	if (s->fd >= 0)
 		close(s->fd);

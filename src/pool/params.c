@@ -13,6 +13,26 @@ static const char *const fixed_params[] = {
 	"client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings", "application_name",
 };
 
+/*
+ * The intern table: ids index `values`; a chained hash finds a string's id. An entry lives
+ * while some connection refers to it, so distinct application_names do not pile up.
+ */
+struct interned {
+	char *str;
+	uint32_t refs;
+	uint32_t hash;
+	uint32_t next;      /* next id in the hash chain, or next free id */
+};
+
+#define INTERN_BUCKETS 4096
+
+static struct interned *values;  /* values[0] is unused: id 0 means "unknown" */
+static uint32_t values_used;      /* ids handed out so far, plus the unused 0 */
+static uint32_t values_alloc;
+static uint32_t free_ids;         /* head of the free list, 0 = none */
+static uint32_t buckets[INTERN_BUCKETS];
+static int live_count;
+
 static char *tracked_names[PF_MAX_TRACKED];
 static int tracked_count;
 
@@ -42,6 +62,13 @@ void pf_tracked_setup(const char *extra)
 
 void pf_tracked_free(void)
 {
+	if (live_count == 0) {
+		free(values);
+		values = NULL;
+		values_used = values_alloc = 0;
+		free_ids = 0;
+		memset(buckets, 0, sizeof(buckets));
+	}
 	for (int i = 0; i < tracked_count; i++)
 		free(tracked_names[i]);
 	tracked_count = 0;
@@ -65,33 +92,90 @@ int pf_tracked_index(const char *name)
 	return -1;
 }
 
-void pf_tracked_set(struct pf_tracked_values *vals, int idx, const char *value)
+static uint32_t hash_str(const char *s)
 {
-	if (vals->v[idx] && value && strcmp(vals->v[idx], value) == 0)
-		return;
-	free(vals->v[idx]);
-	vals->v[idx] = value ? pf_xstrdup(value) : NULL;
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
 }
 
-void pf_tracked_copy(struct pf_tracked_values *dst, const struct pf_tracked_values *src)
+static uint32_t intern(const char *value)
 {
-	for (int i = 0; i < tracked_count; i++)
-		pf_tracked_set(dst, i, src->v[i]);
+	uint32_t h = hash_str(value);
+	for (uint32_t id = buckets[h % INTERN_BUCKETS]; id; id = values[id].next) {
+		if (values[id].hash == h && strcmp(values[id].str, value) == 0) {
+			values[id].refs++;
+			return id;
+		}
+	}
+	uint32_t id = free_ids;
+	if (id) {
+		free_ids = values[id].next;
+	} else {
+		if (values_used == 0)
+			values_used = 1; /* id 0 stays unused */
+		if (values_used >= values_alloc) {
+			values_alloc = values_alloc ? values_alloc * 2 : 64;
+			values = pf_xrealloc(values, sizeof(*values) * values_alloc);
+		}
+		id = values_used++;
+	}
+	values[id].str = pf_xstrdup(value);
+	values[id].refs = 1;
+	values[id].hash = h;
+	values[id].next = buckets[h % INTERN_BUCKETS];
+	buckets[h % INTERN_BUCKETS] = id;
+	live_count++;
+	return id;
+}
+
+static void release(uint32_t id)
+{
+	if (!id || --values[id].refs > 0)
+		return;
+	uint32_t *pp = &buckets[values[id].hash % INTERN_BUCKETS];
+	while (*pp != id)
+		pp = &values[*pp].next;
+	*pp = values[id].next;
+	free(values[id].str);
+	values[id].str = NULL;
+	values[id].next = free_ids;
+	free_ids = id;
+	live_count--;
+}
+
+void pf_tracked_set(struct pf_tracked_values *vals, int idx, const char *value)
+{
+	uint32_t id = value ? intern(value) : 0;
+	release(vals->v[idx]);
+	vals->v[idx] = id;
+}
+
+const char *pf_tracked_get(const struct pf_tracked_values *vals, int idx)
+{
+	return vals->v[idx] ? values[vals->v[idx]].str : NULL;
+}
+
+void pf_tracked_copy_one(struct pf_tracked_values *dst, const struct pf_tracked_values *src, int idx)
+{
+	if (src->v[idx])
+		values[src->v[idx]].refs++;
+	release(dst->v[idx]);
+	dst->v[idx] = src->v[idx];
 }
 
 void pf_tracked_clear(struct pf_tracked_values *vals)
 {
 	for (int i = 0; i < PF_MAX_TRACKED; i++) {
-		free(vals->v[i]);
-		vals->v[i] = NULL;
+		release(vals->v[i]);
+		vals->v[i] = 0;
 	}
 }
 
-bool pf_tracked_equal(const char *a, const char *b)
+int pf_interned_count(void)
 {
-	if (!a || !b)
-		return a == b;
-	return strcmp(a, b) == 0;
+	return live_count;
 }
 
 void pf_welcome_set(struct pf_welcome *w, const char *name, const char *value)

@@ -69,33 +69,13 @@ static void remove_cancel_key(struct pf_client *client)
 	client->cancel_pid = 0;
 }
 
-static void format_addr(const struct sockaddr_storage *ss, bool is_unix, char *buf, size_t len)
-{
-	if (is_unix) {
-		snprintf(buf, len, "unix:%d", pf_state.set ? pf_state.set->listen_port : 0);
-		return;
-	}
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-	}
-	snprintf(buf, len, "%s:%d", host, port);
-}
-
 const char *pf_client_prefix(const struct pf_client *client, char *buf, size_t len)
 {
 	char addr[80];
-	format_addr(&client->addr, client->is_unix, addr, sizeof(addr));
-	snprintf(buf, len, "C-%p: %s/%s@%s", (const void *)client,
-		 client->login_db_name ? client->login_db_name : "(nodb)",
-		 client->login_user_name ? client->login_user_name : "(nouser)", addr);
+	pf_addr_format(&client->addr, addr, sizeof(addr));
+	const char *db = client->db ? client->db->name : pf_client_login_db(client);
+	const char *user = client->login_user ? client->login_user->name : pf_client_login_user(client);
+	snprintf(buf, len, "C-%p: %s/%s@%s", (const void *)client, db ? db : "(nodb)", user ? user : "(nouser)", addr);
 	return buf;
 }
 
@@ -206,8 +186,6 @@ void pf_client_reap(void)
 		struct pf_client *client = container_of(pos, struct pf_client, node);
 		list_del(&client->node);
 		pf_tracked_clear(&client->params);
-		free(client->login_db_name);
-		free(client->login_user_name);
 		free(client);
 	}
 }
@@ -233,13 +211,14 @@ void pf_client_finish_login(struct pf_client *client)
 	}
 	for (int i = 0; i < pool->welcome.n; i++) {
 		int idx = pf_tracked_index(pool->welcome.names[i]);
-		const char *value = idx >= 0 ? client->params.v[idx] : pool->welcome.values[i];
+		const char *value = idx >= 0 ? pf_tracked_get(&client->params, idx) : pool->welcome.values[i];
 		pf_build_param_status(&b, pool->welcome.names[i], value);
 	}
 	/* Tracked parameters the server did not report (e.g. extra ones) the client still set. */
 	for (int i = 0; i < pf_tracked_count(); i++) {
-		if (!pf_welcome_get(&pool->welcome, pf_tracked_name(i)) && client->params.v[i] && *client->params.v[i])
-			pf_build_param_status(&b, pf_tracked_name(i), client->params.v[i]);
+		const char *value = pf_tracked_get(&client->params, i);
+		if (!pf_welcome_get(&pool->welcome, pf_tracked_name(i)) && value && *value)
+			pf_build_param_status(&b, pf_tracked_name(i), value);
 	}
 	assign_cancel_key(client);
 	pf_build_backend_key(&b, client->cancel_pid, client->cancel_key);
@@ -345,9 +324,7 @@ void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bo
 	client->id = pf_state.next_conn_id++;
 	client->connect_usec = pf_usec_now();
 	client->is_unix = is_unix;
-	if (addrlen > sizeof(client->addr))
-		addrlen = sizeof(client->addr);
-	memcpy(&client->addr, addr, addrlen);
+	pf_addr_from_sockaddr(&client->addr, addr);
 	pf_stream_init(&client->stream, pf_state.base, fd, &client_ops, client);
 	client->stream.startup_mode = true;
 	client->stream.max_full = PF_MAX_STARTUP_PACKET;

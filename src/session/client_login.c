@@ -34,6 +34,8 @@ struct pf_client_login {
 	bool scram_started;
 	uint8_t md5_salt[4];
 	struct pf_user *user;       /* the authenticating user (NULL when fake) */
+	char *user_name;            /* as the client sent them, for auth and log lines */
+	char *db_name;
 	struct pf_scram_server scram;
 };
 
@@ -42,8 +44,20 @@ void pf_client_login_free(struct pf_client *client)
 	if (!client->login)
 		return;
 	pf_scram_server_free(&client->login->scram);
+	free(client->login->user_name);
+	free(client->login->db_name);
 	free(client->login);
 	client->login = NULL;
+}
+
+const char *pf_client_login_db(const struct pf_client *client)
+{
+	return client->login ? client->login->db_name : NULL;
+}
+
+const char *pf_client_login_user(const struct pf_client *client)
+{
+	return client->login ? client->login->user_name : NULL;
 }
 
 static struct pf_client_login *login_state(struct pf_client *client)
@@ -135,7 +149,7 @@ static void start_scram(struct pf_client *client, const char *secret)
 {
 	struct pf_client_login *login = login_state(client);
 	int rc = secret ? pf_scram_server_init(&login->scram, secret, pf_state.set->scram_iterations)
-			: pf_scram_server_init_dummy(&login->scram, client->login_user_name);
+			: pf_scram_server_init_dummy(&login->scram, login->user_name);
 	if (rc < 0) {
 		pf_client_disconnect(client, "28P01", "wrong password type");
 		return;
@@ -262,7 +276,7 @@ static enum pf_pkt_action handle_password(struct pf_client *client, const struct
 		pf_client_disconnect(client, "08P01", "unexpected password message");
 		return PKT_CLOSED;
 	}
-	const char *user_name = client->login_user_name;
+	const char *user_name = login->user_name;
 	if (login->method == METHOD_PLAIN || login->method == METHOD_MD5) {
 		const char *response;
 		if (pf_parse_cstring(pkt->body, pkt->body_len, &response) < 0) {
@@ -400,8 +414,9 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 	}
 	if (!dbname || !*dbname)
 		dbname = user;
-	client->login_user_name = pf_xstrdup(user);
-	client->login_db_name = pf_xstrdup(dbname);
+	struct pf_client_login *login = login_state(client);
+	login->user_name = pf_xstrdup(user);
+	login->db_name = pf_xstrdup(dbname);
 	client->stream.startup_mode = false;
 
 	if (st.minor > 0 || n_unrecognized > 0) {

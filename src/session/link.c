@@ -78,11 +78,11 @@ static void link_pair(struct pf_client *client, struct pf_server *server)
 	struct pf_buf sql;
 	pf_buf_init(&sql);
 	for (int i = 0; i < pf_tracked_count(); i++) {
-		const char *want = client->params.v[i];
-		if (!want || pf_tracked_equal(want, server->params.v[i]))
+		/* Interned: equal values have equal ids. */
+		if (!client->params.v[i] || client->params.v[i] == server->params.v[i])
 			continue;
-		append_set(&sql, pf_tracked_name(i), want);
-		pf_tracked_set(&server->params, i, want);
+		append_set(&sql, pf_tracked_name(i), pf_tracked_get(&client->params, i));
+		pf_tracked_copy_one(&server->params, &client->params, i);
 	}
 	if (sql.len) {
 		pf_buf_put_u8(&sql, 0);

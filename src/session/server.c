@@ -141,7 +141,7 @@ static void note_param(struct pf_server *server, const struct pf_pkt *pkt)
 		return;
 	pf_tracked_set(&server->params, idx, value);
 	if (server->link && server->internal_rfq == 0)
-		pf_tracked_set(&server->link->params, idx, value);
+		pf_tracked_copy_one(&server->link->params, &server->params, idx);
 }
 
 /* The answers to our own queries (parameter SETs, ROLLBACK, reset query) are not forwarded. */
