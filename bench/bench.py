@@ -158,8 +158,11 @@ def run(cmd, timeout, env=None, cwd=None, input=None, desc=None, check=False):
         timed_out = True
         kill_pid(p.pid, p, group=True, grace=3)
         out, err = p.communicate()
-    finally:
+    except BaseException:  # Ctrl-C, SIGTERM: stop it before leaving
+        kill_pid(p.pid, p, group=True, grace=3)
         REG.remove(p.pid)
+        raise
+    REG.remove(p.pid)
     r = Result(p.returncode, out, err, time.time() - t0, timed_out)
     if check and (r.rc != 0 or timed_out):
         raise RuntimeError(f"{desc or cmd[0]} failed (rc={r.rc}{', timed out' if timed_out else ''}):"
@@ -295,8 +298,12 @@ CREATE DATABASE bench OWNER bench;
         return self.psql("SELECT version()").strip()
 
     def stop(self):
-        if self.pid is None:
-            return
+        if self.pid is None:  # maybe interrupted while starting
+            try:
+                with open(os.path.join(self.data, "postmaster.pid")) as f:
+                    self.pid = int(f.readline())
+            except (OSError, ValueError):
+                return
         r = run(AS_PG + [PGBIN + "/pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "30", "stop"],
                 45, desc="pg_ctl stop")
         if r.rc != 0 and pid_alive(self.pid):
@@ -490,14 +497,32 @@ pidfile = {self.pidfile}
         return "\n".join(lines)
 
     def log_issues(self):
-        """Lines of the pooler's log with ERROR/FATAL/WARNING/PANIC/crash markers."""
-        out = []
+        """Distinct ERROR/FATAL/WARNING/PANIC/crash lines of the pooler's log: [(count, line)]."""
+        counts = {}
+        for line in self.log_lines():
+            key = re.sub(r"^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] ", "", line)
+            key = re.sub(r"0x[0-9a-f]+", "0x…", key)
+            key = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:…", key)
+            key = re.sub(r"/tmp/pgfjord-bench\.[^/]+/", "…/", key)
+            counts[key] = counts.get(key, 0) + 1
+        return sorted(((c, k) for k, c in counts.items()), key=lambda x: -x[0])
+
+    def log_lines(self):
+        """Matching lines of the logfile, plus those of stdout/stderr that are not in the logfile."""
         pat = re.compile(r"\b(ERROR|FATAL|PANIC|WARNING|error|fatal|assert|Assertion|"
                          r"AddressSanitizer|segfault)\b")
-        for path in (self.logfile, os.path.join(self.dir, "stdout.txt")):
+        out, seen = [], set()
+        for i, path in enumerate((self.logfile, os.path.join(self.dir, "stdout.txt"))):
             try:
                 with open(path, errors="replace") as f:
-                    out += [l.rstrip() for l in f if pat.search(l)]
+                    for l in f:
+                        l = l.rstrip()
+                        if i == 0:
+                            seen.add(l)
+                        elif l in seen:
+                            continue
+                        if pat.search(l):
+                            out.append(l)
             except OSError:
                 pass
         return out
@@ -761,8 +786,7 @@ class Runner:
         res = self.results.setdefault(key, {"params": params, "runs": {n: [] for n in POOLERS}})
         for rep in range(self.reps):
             for pl in self.each_pooler():
-                pl.ensure(auth)
-                m = fn(pl)
+                m = self.measure(pl, auth, fn)
                 m["rep"] = rep + 1
                 res["runs"][pl.name].append(m)
                 log(f"  {key:<22} rep {rep + 1} {pl.label:<9} " + self.brief(m))
@@ -781,6 +805,18 @@ class Runner:
         return res
 
     @staticmethod
+    def measure(pl, auth, fn):
+        """One measurement; a failure of the bench itself (a pooler that will not start, a dead
+        PID) is recorded as an error of that run and the run goes on."""
+        try:
+            pl.ensure(auth)
+            return fn(pl)
+        except Exception as e:  # not KeyboardInterrupt
+            msg = f"bench: {type(e).__name__}: {str(e).strip()[:400]}"
+            log(f"  !! {pl.label}: {msg}")
+            return {"errors": 1, "error_sample": msg}
+
+    @staticmethod
     def brief(m):
         keys = [("tps", "tps"), ("p50_ms", "p50"), ("p99_ms", "p99"), ("max_ms", "max"),
                 ("cpu_us_per_tx", "cpu/tx us"), ("cpu_us_per_conn", "cpu/conn us"),
@@ -793,10 +829,9 @@ class Runner:
             s += f"  first error: {first_sample(m['error_samples'])[:160]}"
         return s
 
-    def warm(self, fn):
+    def warm(self, fn, auth="md5"):
         for pl in self.each_pooler():
-            pl.ensure("md5")
-            fn(pl)
+            self.measure(pl, auth, fn)
 
     # -- steady ---------------------------------------------------------------------------------
     def steady(self):
@@ -813,8 +848,7 @@ class Runner:
         log(f"syscalls: strace -c -f on the pooler during pgbench -S -c 50 -t {t} ({50 * t} tx), once each")
         res = {"params": {"clients": 50, "t": t}, "runs": {}, "median": {}}
         for pl in self.each_pooler():
-            pl.ensure("md5")
-            m = self.bench.strace_run(pl, 50, t)
+            m = self.measure(pl, "md5", lambda p: self.bench.strace_run(p, 50, t))
             res["runs"][pl.name] = [m]
             res["median"][pl.name] = {"syscalls_per_tx": m.get("syscalls_per_tx"),
                                       "errors_total": m.get("errors", 0)}
@@ -829,9 +863,8 @@ class Runner:
         for auth, user in (("md5", "benchmd5"), ("scram-sha-256", "bench")):
             log(f"churn {auth}: pgbench -S -C -c 50 -j 2 -T {T} as {user} (auth_type {auth}),"
                 f" warm-up {W}s each")
-            for pl in self.each_pooler():
-                pl.ensure(auth)
-                self.bench.pgbench(pl, ["-S", "-C"], 50, duration=W, user=user, latencies=False)
+            self.warm(lambda pl: self.bench.pgbench(pl, ["-S", "-C"], 50, duration=W, user=user,
+                                                    latencies=False), auth=auth)
 
             def one(pl):
                 m = self.bench.pgbench(pl, ["-S", "-C"], 50, duration=T, user=user, latencies=False)
@@ -841,7 +874,7 @@ class Runner:
             key = "churn_md5" if auth == "md5" else "churn_scram"
             self.alternate(key, {"clients": 50, "T": T, "auth_type": auth, "user": user}, one, auth=auth)
         for pl in self.each_pooler():
-            pl.ensure("md5")
+            self.measure(pl, "md5", lambda p: {})
 
     # -- many clients ---------------------------------------------------------------------------
     def many(self):
@@ -883,7 +916,9 @@ class Runner:
 
         def one(pl):
             m = self.bench.pgbench(pl, ["-S", "-M", "prepared"], 50, duration=T)
-            m["status"] = (f"fails: {m.get('error_sample')}" if m["errors"] else f"{fmt(m.get('tps'))} tps")
+            err = re.sub(r"^pgbench: error: ", "", m.get("error_sample") or "")
+            err = re.sub(r"\s+", " ", err)
+            m["status"] = f"fails: {err}" if m["errors"] else f"{fmt(m.get('tps'))} tps"
             return m
         res = self.alternate("prepared", {"clients": 50, "T": T}, one)
         for n in POOLERS:
@@ -996,9 +1031,15 @@ def render_table(rows):
     w = max([len(r[1]) for r in rows] + [10])
     lines = [f"{'':<{w}}  {'pgfjord':>14}  {'PgBouncer':>14}  {'ratio':>7}",
              f"{'-' * w}  {'-' * 14}  {'-' * 14}  {'-' * 7}"]
+    notes = []
     for _, label, a, b, r in rows:
-        lines.append(f"{label:<{w}}  {fmt(a)[:40]:>14}  {fmt(b)[:40]:>14}  {fmt(r, 3) if r is not None else '':>7}")
-    return "\n".join(lines)
+        sa, sb = fmt(a), fmt(b)
+        if len(sa) > 14 or len(sb) > 14:
+            notes.append(f"{label}: pgfjord: {sa}")
+            notes.append(f"{' ' * len(label)}  PgBouncer: {sb}")
+            sa, sb = sa.split(":")[0][:14], sb.split(":")[0][:14]
+        lines.append(f"{label:<{w}}  {sa:>14}  {sb:>14}  {fmt(r, 3) if r is not None else '':>7}")
+    return "\n".join(lines + notes)
 
 
 def machine_info():
@@ -1050,6 +1091,7 @@ set output '{png}'
 set multiplot layout 1,2 title 'pgfjord vs PgBouncer, pgbench -S through pool 20 (medians)'
 set logscale x
 set xtics (50, 1000, 5000, 10000)
+set xrange [35:14000]
 set xlabel 'concurrent clients'
 set grid
 set key top right
@@ -1057,7 +1099,9 @@ set ylabel 'TPS'
 set yrange [0:*]
 plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title 'pgfjord', \\
      '{dat}' using 1:3 with linespoints lw 2 pt 5 title 'PgBouncer'
-set ylabel 'p99 latency (ms)'
+set ylabel 'p99 latency (ms, log scale)'
+set logscale y
+set yrange [*:*]
 set key top left
 plot '{dat}' using 1:4 with linespoints lw 2 pt 7 title 'pgfjord', \\
      '{dat}' using 1:5 with linespoints lw 2 pt 5 title 'PgBouncer'
@@ -1206,8 +1250,8 @@ def main():
 
     def on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_term)
 
     for path, what in ((args.pgfjord, "pgfjord (build it: bash bench/run.sh)"),
                        (args.pgbouncer, "pgbouncer (apt-get install pgbouncer)"), (PGBENCH, "pgbench")):
@@ -1274,6 +1318,8 @@ def main():
         log("ERROR: " + "".join(traceback.format_exception(e)).rstrip())
         rc = 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         issues = {}
         for n, pl in poolers.items():
             issues[n] = pl.log_issues()
@@ -1294,8 +1340,7 @@ def main():
 
     meta["duration_s"] = round(time.time() - t_start, 1)
     meta["crashes"] = {n: pl.crashes for n, pl in poolers.items()}
-    meta["pooler_log_issues"] = {n: v[:50] for n, v in issues.items()}
-    meta["pooler_log_issue_count"] = {n: len(v) for n, v in issues.items()}
+    meta["pooler_log_issues"] = {n: [{"count": c, "line": l} for c, l in v[:50]] for n, v in issues.items()}
     meta["exit"] = rc
     rows = table_rows(results)
     tg = targets(results)
@@ -1328,9 +1373,10 @@ def main():
             for c in pl.crashes:
                 log("   " + c.replace("\n", "\n   "))
         if issues.get(n):
-            log(f"{pl.label} log: {len(issues[n])} ERROR/WARNING/FATAL line(s), first ones:")
-            for line in issues[n][:5]:
-                log("   " + line[:200])
+            log(f"{pl.label} log: {sum(c for c, _ in issues[n])} ERROR/WARNING/FATAL line(s),"
+                f" {len(issues[n])} distinct; most frequent:")
+            for c, line in issues[n][:6]:
+                log(f"   {c:>6} x {line[:200]}")
 
     # the performance page
     full = not args.quick and not args.only and not args.reps
@@ -1345,10 +1391,13 @@ def main():
             os.unlink(os.path.join(args.out, "clients.dat"))
         except OSError:
             pass
-        rel = lambda p: os.path.relpath(p, ROOT)
+        def rel(p):
+            p = os.path.abspath(p)
+            return os.path.relpath(p, ROOT) if p.startswith(ROOT + os.sep) else p
         write_doc(doc, doc_section(meta, rows, tg, rel(json_path), rel(txt_path), png_name, chart_err, results))
         log(f"performance page: {rel(doc)}" + (f" ({chart_err})" if chart_err else f", chart {rel(png)}"))
-    log(f"results: {os.path.relpath(json_path, ROOT)}, console log: {os.path.relpath(txt_path, ROOT)}")
+    show = lambda p: os.path.relpath(p, ROOT) if os.path.abspath(p).startswith(ROOT + os.sep) else p
+    log(f"results: {show(json_path)}, console log: {show(txt_path)}")
     return rc
 
 

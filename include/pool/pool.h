@@ -23,6 +23,7 @@ struct pf_user {
 	struct list_head node;      /* in state.users */
 	char *name;
 	char *secret;               /* plain, md5 or SCRAM secret; NULL = none known */
+	char *plain_verifier;       /* a SCRAM secret made once from a plain one (PBKDF2 is slow) */
 	int pool_size;              /* -1 = not set for this user */
 	int pool_mode;              /* POOL_MODE_UNSET = not set */
 	/* SCRAM keys learned from a client that logged in against a SCRAM secret,

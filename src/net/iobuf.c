@@ -6,8 +6,9 @@
 
 #include "util/buf.h"
 
-/* Keep at most this many spare standard buffers; past it they go back to malloc. */
-#define IOBUF_MAX_FREE 1024
+/* Keep at most this many spare standard buffers; past it they go back to malloc, so a
+ * login storm does not leave megabytes of idle buffers behind. */
+#define IOBUF_MAX_FREE 128
 
 static uint32_t standard_size = 4096;
 static struct pf_iobuf *free_list;

@@ -319,9 +319,7 @@ static bool flush_out(struct pf_stream *s)
 	}
 	s->bytes_sent += done;
 	if (done == s->out.len) {
-		pf_buf_reset(&s->out);
-		if (s->out.cap > 65536)
-			pf_buf_free(&s->out);
+		pf_buf_free(&s->out);
 	} else {
 		memmove(s->out.data, s->out.data + done, s->out.len - done);
 		s->out.len -= done;
@@ -409,6 +407,28 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len)
 {
 	if (s->closed)
 		return false;
+	/* Nothing queued: write straight from the caller's bytes, and queue only what is left,
+	 * so that most connections never allocate an output buffer. */
+	if (!s->out.len && !s->write_enabled) {
+		const uint8_t *p = data;
+		while (len) {
+			ssize_t n = write(s->fd, p, len);
+			if (n > 0) {
+				p += n;
+				len -= (size_t)n;
+				s->bytes_sent += (uint64_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			return false;
+		}
+		if (!len)
+			return true;
+		data = p;
+	}
 	pf_buf_put(&s->out, data, len);
 	if (s->write_enabled)
 		return true; /* already waiting for the socket */

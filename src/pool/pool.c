@@ -58,6 +58,7 @@ static void user_free(struct pf_user *user)
 	list_del(&user->node);
 	free(user->name);
 	free(user->secret);
+	free(user->plain_verifier);
 	free(user);
 }
 
@@ -151,6 +152,7 @@ static void database_free(struct pf_database *db)
 	if (db->forced_user) {
 		free(db->forced_user->name);
 		free(db->forced_user->secret);
+		free(db->forced_user->plain_verifier);
 		free(db->forced_user);
 	}
 	free(db);
@@ -287,6 +289,8 @@ void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlis
 		if (secret && user->secret && strcmp(secret, user->secret) == 0)
 			continue;
 		free(user->secret);
+		free(user->plain_verifier);
+		user->plain_verifier = NULL;
 		user->secret = secret ? pf_xstrdup(secret) : NULL;
 		user->has_scram_keys = false;
 	}

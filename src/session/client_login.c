@@ -148,6 +148,13 @@ static void auth_failed(struct pf_client *client, const char *message)
 static void start_scram(struct pf_client *client, const char *secret)
 {
 	struct pf_client_login *login = login_state(client);
+	/* A plain password is turned into a SCRAM verifier once per user, not per login. */
+	if (secret && login->user && pf_secret_type(secret) == SECRET_PLAIN) {
+		if (!login->user->plain_verifier)
+			login->user->plain_verifier = pf_scram_build_secret(secret, pf_state.set->scram_iterations);
+		if (login->user->plain_verifier)
+			secret = login->user->plain_verifier;
+	}
 	int rc = secret ? pf_scram_server_init(&login->scram, secret, pf_state.set->scram_iterations)
 			: pf_scram_server_init_dummy(&login->scram, login->user_name);
 	if (rc < 0) {
@@ -338,9 +345,10 @@ static enum pf_pkt_action handle_password(struct pf_client *client, const struct
 	pf_buf_free(&out);
 	if (!send_buf(client, &b))
 		return PKT_CLOSED;
-	/* Remember the client's keys so servers can log in with them (pass-through). */
+	/* Remember the client's keys so servers can log in with them (pass-through); keys of a
+	 * verifier we made from a plain password are useless to the server. */
 	struct pf_user *user = login->user;
-	if (login->scram.has_keys) {
+	if (login->scram.has_keys && pf_secret_type(user->secret) == SECRET_SCRAM) {
 		memcpy(user->scram_client_key, login->scram.client_key, 32);
 		memcpy(user->scram_server_key, login->scram.server_key, 32);
 		user->has_scram_keys = true;

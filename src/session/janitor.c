@@ -6,12 +6,15 @@
 #include "session/janitor.h"
 
 #include <event2/event.h>
+#include <malloc.h>
 
 #include "session/client.h"
 #include "session/server.h"
 #include "util/log.h"
 
 #define JANITOR_PERIOD_USEC 1000000
+/* Every this many periods, give memory freed by a login storm back to the system. */
+#define TRIM_EVERY_PERIODS 10
 
 static struct event *janitor_event;
 
@@ -54,6 +57,9 @@ static void close_expired_servers(struct pf_pool *pool, uint64_t now)
 
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
+	static int periods;
+	if (++periods % TRIM_EVERY_PERIODS == 0)
+		malloc_trim(0);
 	uint64_t now = pf_usec_now();
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
