@@ -80,6 +80,8 @@ void pf_stream_close(struct pf_stream *s);
 /* Start or continue processing buffered input and reading the socket. */
 void pf_stream_resume(struct pf_stream *s);
 void pf_stream_pause(struct pf_stream *s);
+/* Begin serving a new socket; try_read when bytes are known to be waiting (TCP_DEFER_ACCEPT). */
+void pf_stream_start(struct pf_stream *s, bool try_read);
 /* Like resume, but from the event loop: safe inside this stream's own callbacks. */
 void pf_stream_resume_later(struct pf_stream *s);
 /* Queue our own bytes for this socket and try to send them now. false = the socket failed. */

@@ -50,8 +50,8 @@ struct pf_client {
 	struct pf_tracked_values params;
 };
 
-/* Take over an accepted socket. */
-void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix);
+/* Take over an accepted socket; data_waiting when the kernel held it until bytes came. */
+void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix, bool data_waiting);
 
 /* Send an ErrorResponse (FATAL) and close. */
 void pf_client_disconnect(struct pf_client *client, const char *sqlstate, const char *fmt, ...)

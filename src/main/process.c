@@ -36,6 +36,7 @@
 #include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
+#include "util/random.h"
 
 #define SHUTDOWN_CHECK_USEC 100000
 
@@ -258,7 +259,8 @@ static void accept_client(int fd, const struct sockaddr *addr, socklen_t len, bo
 		pf_state_sock_opts(&opts);
 		pf_sock_tune(fd, addr->sa_family, &opts);
 	}
-	pf_client_accept(fd, addr, len, is_unix);
+	/* With TCP_DEFER_ACCEPT the startup packet is already there: read it now. */
+	pf_client_accept(fd, addr, len, is_unix, !is_unix && pf_state.set->tcp_defer_accept);
 }
 
 int pf_process_run(const struct pf_args *args)
@@ -310,6 +312,7 @@ int pf_process_run(const struct pf_args *args)
 	pf_log_setup(verbose, args->quiet || args->daemon, set->logfile, set->syslog, set->syslog_ident, set->syslog_facility);
 	if (args->daemon && go_daemon() < 0)
 		return 1;
+	pf_random_reset();
 	signal(SIGPIPE, SIG_IGN);
 
 	struct event_base *base = event_base_new();
@@ -327,7 +330,7 @@ int pf_process_run(const struct pf_args *args)
 		.unix_mode = set->unix_socket_mode,
 		.unix_group = set->unix_socket_group,
 		.reuseport = set->so_reuseport,
-		.defer_accept = false,
+		.defer_accept = set->tcp_defer_accept != 0,
 	};
 	int rc = 0;
 	/* The pidfile comes first: whoever sees the port open can rely on it. */

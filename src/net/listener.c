@@ -19,8 +19,12 @@
 #include "util/log.h"
 
 #define MAX_LISTENERS 32
-/* Accept at most this many connections per wake-up, so a storm cannot starve the others. */
-#define ACCEPTS_PER_WAKEUP 64
+/*
+ * One accept per wake-up: the listener is level-triggered, so a backlog wakes us again, and
+ * a lone connection (the common case) costs no accept() that only returns EAGAIN. Between
+ * accepts the loop serves the connections already in, so a storm cannot starve them.
+ */
+#define ACCEPTS_PER_WAKEUP 1
 
 struct listener {
 	int fd;

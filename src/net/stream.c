@@ -397,6 +397,12 @@ void pf_stream_resume_later(struct pf_stream *s)
 		event_active(&s->ev_read, EV_TIMEOUT, 0);
 }
 
+void pf_stream_start(struct pf_stream *s, bool try_read)
+{
+	s->paused = false;
+	stream_run(s, try_read);
+}
+
 void pf_stream_pause(struct pf_stream *s)
 {
 	s->paused = true;

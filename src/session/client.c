@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
+#include "util/random.h"
 
 #define CANCEL_BUCKETS 4096
 
@@ -43,10 +43,7 @@ static void assign_cancel_key(struct pf_client *client)
 {
 	do {
 		uint32_t rnd[2];
-		if (RAND_bytes((unsigned char *)rnd, sizeof(rnd)) != 1) {
-			rnd[0] = (uint32_t)random();
-			rnd[1] = (uint32_t)random();
-		}
+		pf_random_bytes(rnd, sizeof(rnd));
 		client->cancel_pid = rnd[0] & 0x7fffffff;
 		client->cancel_key = rnd[1];
 	} while (client->cancel_pid == 0 || pf_client_find_by_key(client->cancel_pid, client->cancel_key));
@@ -318,7 +315,7 @@ static const struct pf_stream_ops client_ops = {
 	.on_event = client_on_event,
 };
 
-void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
+void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix, bool data_waiting)
 {
 	struct pf_client *client = pf_xcalloc(1, sizeof(*client));
 	client->id = pf_state.next_conn_id++;
@@ -334,5 +331,5 @@ void pf_client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bo
 	client->over_limit = pf_state.client_count >= pf_state.set->max_client_conn;
 	statlist_append(&pf_state.login_clients, &client->node);
 	pf_state.client_count++;
-	pf_stream_resume(&client->stream);
+	pf_stream_start(&client->stream, data_waiting);
 }

@@ -24,6 +24,7 @@
 #include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
+#include "util/random.h"
 #include "util/strlist.h"
 
 enum login_method { METHOD_NONE, METHOD_PLAIN, METHOD_MD5, METHOD_SCRAM };
@@ -173,8 +174,7 @@ static void start_md5(struct pf_client *client)
 {
 	struct pf_client_login *login = login_state(client);
 	login->method = METHOD_MD5;
-	if (RAND_bytes(login->md5_salt, 4) != 1)
-		memset(login->md5_salt, 0x5a, 4);
+	pf_random_bytes(login->md5_salt, 4);
 	struct pf_buf b;
 	pf_buf_init(&b);
 	pf_build_auth_md5(&b, login->md5_salt);
