@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 typedef void (*pf_accept_cb)(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix);
+/* How many connections to accept at one wake-up (NULL = one). */
+typedef int (*pf_accept_budget_cb)(void);
 
 struct pf_listen_opts {
 	const char *listen_addr;   /* comma list; "*" = all IPv4 and IPv6; "" = TCP off */
@@ -23,7 +25,8 @@ struct pf_listen_opts {
 };
 
 /* Open every listener. Returns 0, or -1 with a reason in err. */
-int pf_listen_open(struct event_base *base, const struct pf_listen_opts *opts, pf_accept_cb cb, char *err, size_t errlen);
+int pf_listen_open(struct event_base *base, const struct pf_listen_opts *opts, pf_accept_cb cb,
+		   pf_accept_budget_cb budget, char *err, size_t errlen);
 /* Stop accepting: close the sockets and remove the Unix socket file. */
 void pf_listen_close(void);
 int pf_listen_count(void);

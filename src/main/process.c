@@ -252,6 +252,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* Logins in flight tell a storm from calm: then drain the listen queue in bigger gulps. */
+static int accept_budget(void)
+{
+	return statlist_count(&pf_state.login_clients) > 16 ? 32 : 1;
+}
+
 static void accept_client(int fd, const struct sockaddr *addr, socklen_t len, bool is_unix)
 {
 	if (!is_unix) {
@@ -338,7 +344,7 @@ int pf_process_run(const struct pf_args *args)
 		rc = 1;
 		goto out;
 	}
-	if (pf_listen_open(base, &lo, accept_client, err, sizeof(err)) < 0) {
+	if (pf_listen_open(base, &lo, accept_client, accept_budget, err, sizeof(err)) < 0) {
 		log_fatal("%s", err);
 		rc = 1;
 		goto out;

@@ -20,11 +20,11 @@
 
 #define MAX_LISTENERS 32
 /*
- * One accept per wake-up: the listener is level-triggered, so a backlog wakes us again, and
- * a lone connection (the common case) costs no accept() that only returns EAGAIN. Between
- * accepts the loop serves the connections already in, so a storm cannot starve them.
+ * Accepts per wake-up come from the owner's budget: one in calm times, since the listener is
+ * level-triggered and a lone connection (the common case) then costs no accept() that only
+ * returns EAGAIN; more during a storm, so the listen queue drains before it overflows.
  */
-#define ACCEPTS_PER_WAKEUP 1
+#define MAX_ACCEPTS_PER_WAKEUP 64
 
 struct listener {
 	int fd;
@@ -35,12 +35,16 @@ struct listener {
 static struct listener listeners[MAX_LISTENERS];
 static int n_listeners;
 static pf_accept_cb accept_cb;
+static pf_accept_budget_cb accept_budget;
 static char unix_path[256];
 
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
-	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+	int budget = accept_budget ? accept_budget() : 1;
+	if (budget > MAX_ACCEPTS_PER_WAKEUP)
+		budget = MAX_ACCEPTS_PER_WAKEUP;
+	for (int i = 0; i < budget; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -190,9 +194,11 @@ static int listen_unix(struct event_base *base, const struct pf_listen_opts *opt
 	return add_listener(base, fd, true, err, errlen);
 }
 
-int pf_listen_open(struct event_base *base, const struct pf_listen_opts *opts, pf_accept_cb cb, char *err, size_t errlen)
+int pf_listen_open(struct event_base *base, const struct pf_listen_opts *opts, pf_accept_cb cb,
+		   pf_accept_budget_cb budget, char *err, size_t errlen)
 {
 	accept_cb = cb;
+	accept_budget = budget;
 	if (opts->listen_addr && *opts->listen_addr) {
 		char *list = pf_xstrdup(opts->listen_addr);
 		char *save = NULL;
