@@ -777,14 +777,18 @@ class Runner:
             "prepared_T": 3 if q else 5,
         }
         self.reps = args.reps if args.reps else (1 if q else 3)
+        # steady carries the tightest targets (TPS ratio >= 1.05): more repetitions by default
+        self.steady_reps = args.reps if args.reps else (1 if q else 5)
 
     def each_pooler(self):
         return [self.poolers[n] for n in POOLERS]
 
-    def alternate(self, key, params, fn, auth="md5"):
+    def alternate(self, key, params, fn, auth="md5", reps=None):
         """Repetitions A B A B ...; fn(pooler) -> metrics dict."""
-        res = self.results.setdefault(key, {"params": params, "runs": {n: [] for n in POOLERS}})
-        for rep in range(self.reps):
+        reps = reps or self.reps
+        res = self.results.setdefault(key, {"params": dict(params, reps=reps),
+                                            "runs": {n: [] for n in POOLERS}})
+        for rep in range(reps):
             for pl in self.each_pooler():
                 m = self.measure(pl, auth, fn)
                 m["rep"] = rep + 1
@@ -837,11 +841,13 @@ class Runner:
     def steady(self):
         T, W = self.p["steady_T"], self.p["steady_warm"]
         for mode in ("simple", "extended"):
-            log(f"steady {mode}: pgbench -S -M {mode} -c 50 -j 2 -T {T}, warm-up {W}s each")
+            log(f"steady {mode}: pgbench -S -M {mode} -c 50 -j 2 -T {T}, {self.steady_reps} reps,"
+                f" warm-up {W}s each")
             self.warm(lambda pl: self.bench.pgbench(pl, ["-S", "-M", mode], 50, duration=W,
                                                     latencies=False))
             self.alternate(f"steady_{mode}", {"clients": 50, "T": T, "mode": mode},
-                           lambda pl: self.bench.pgbench(pl, ["-S", "-M", mode], 50, duration=T))
+                           lambda pl: self.bench.pgbench(pl, ["-S", "-M", mode], 50, duration=T),
+                           reps=self.steady_reps)
 
     def syscalls(self):
         t = self.p["strace_t"]
@@ -1120,7 +1126,8 @@ def doc_section(meta, rows, tg, json_rel, txt_rel, png_name, chart_err, results)
          f"## Latest run: {meta['started_utc']}",
          "",
          f"Raw numbers: `{json_rel}`, console log: `{txt_rel}`. "
-         f"Medians of {meta['reps']} repetition(s) per scenario, run alternately "
+         f"Medians of {meta['reps']} repetition(s) per scenario ({meta.get('steady_reps')} for steady), "
+         "run alternately "
          "(pgfjord, PgBouncer, pgfjord, PgBouncer, ...) after a warm-up against each, on the same "
          "PostgreSQL, with the same pgbouncer.ini text for both poolers (transaction pooling, "
          "default_pool_size 20, max_client_conn 20000). Ratio = pgfjord / PgBouncer.",
@@ -1303,6 +1310,7 @@ def main():
         bench = Bench(args, base)
         runner = Runner(args, base, pg, poolers, bench, loadgen)
         meta["reps"] = runner.reps
+        meta["steady_reps"] = runner.steady_reps
         meta["params"] = runner.p
         results = runner.results
         for sc in ALL_SCENARIOS:

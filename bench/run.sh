@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — the one benchmark command: pgfjord against PgBouncer on the same PostgreSQL.
 #
-#   bash bench/run.sh                      full run (~20 min on 2 cores), updates doc/performance.md
-#   bash bench/run.sh --quick              1 repetition, short runs, smaller N (~4 min)
+#   bash bench/run.sh                      full run (~15 min on 2 cores), updates doc/performance.md
+#   bash bench/run.sh --quick              1 repetition, short runs, smaller N (~2-3 min)
 #   bash bench/run.sh --only steady,churn  only some scenarios
 #   bash bench/run.sh --reps 5             repetitions per scenario (alternating A B A B ...)
 #   bash bench/run.sh --out DIR            where the JSON and console log go (bench/results)
@@ -73,7 +73,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     autoreconf -fi
     mkdir -p build-bench
     say "configuring build-bench/ (CFLAGS=\"-O2 -g\")"
-    (cd build-bench && ../configure CFLAGS="-O2 -g" >configure.out) \
+    (cd build-bench && ../configure CFLAGS="-O2 -g" >configure-stdout.log) \
       || { tail -n 30 build-bench/config.log >&2; exit 1; }
   fi
   say "make -j$NJ in build-bench/"

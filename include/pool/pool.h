@@ -58,7 +58,8 @@ struct pf_pool {
 	struct pf_user *user;       /* the user servers log in as */
 	/* clients */
 	struct stat_list active_clients;   /* logged in: idle or linked */
-	struct stat_list waiting_clients;  /* waiting for a server (or for the welcome) */
+	struct stat_list waiting_clients;  /* waiting for a server, oldest first */
+	struct stat_list welcome_clients;  /* logged in, waiting for the pool's first server login */
 	/* servers */
 	struct stat_list active_servers;   /* linked to a client */
 	struct stat_list idle_servers;

@@ -16,7 +16,7 @@
 
 enum pf_client_state {
 	CL_LOGIN,          /* on pf_state.login_clients: startup and authentication */
-	CL_WAITING_LOGIN,  /* authenticated; on pool->waiting_clients until the pool can greet it */
+	CL_WAITING_LOGIN,  /* authenticated; on pool->welcome_clients until the pool can greet it */
 	CL_ACTIVE,         /* on pool->active_clients: logged in, idle or linked */
 	CL_WAITING,        /* on pool->waiting_clients: wants a server */
 	CL_CANCEL,         /* on pf_state.cancel_clients: sent a CancelRequest */

@@ -1,4 +1,5 @@
 /* md5.c - MD5 password secrets and challenge responses, as PostgreSQL computes them. */
+#include "auth/digest.h"
 #include "auth/md5.h"
 
 #include <string.h>
@@ -22,19 +23,12 @@ static void to_hex(const uint8_t *d, size_t n, char *out)
 /* Hex md5 of a || b; out is "" when the digest cannot be computed. */
 static bool md5_hex2(const void *a, size_t alen, const void *b, size_t blen, char out[33])
 {
-	uint8_t d[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	bool ok = false;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t d[16];
+	bool ok = pf_md5_2(a, alen, b, blen, d);
 
 	out[0] = 0;
-	if (ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) &&
-	    EVP_DigestUpdate(ctx, a, alen) && EVP_DigestUpdate(ctx, b, blen) &&
-	    EVP_DigestFinal_ex(ctx, d, &dlen) && dlen == 16) {
+	if (ok)
 		to_hex(d, 16, out);
-		ok = true;
-	}
-	EVP_MD_CTX_free(ctx);
 	OPENSSL_cleanse(d, sizeof(d));
 	return ok;
 }

@@ -9,6 +9,8 @@
  *   ClientProof = ClientKey XOR HMAC(StoredKey, AuthMessage)
  *   ServerSignature = HMAC(ServerKey, AuthMessage)
  */
+#include "auth/digest.h"
+#include "util/random.h"
 #include "auth/scram.h"
 
 #include <limits.h>
@@ -101,14 +103,12 @@ static int b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 
 static bool sha256(const uint8_t *d, size_t n, uint8_t out[KEY_LEN])
 {
-	unsigned int len = 0;
-	return EVP_Digest(d, n, out, &len, EVP_sha256(), NULL) == 1 && len == KEY_LEN;
+	return pf_sha256(d, n, out);
 }
 
 static bool hmac(const uint8_t *key, size_t keylen, const void *d, size_t n, uint8_t out[KEY_LEN])
 {
-	unsigned int len = 0;
-	return HMAC(EVP_sha256(), key, (int)keylen, d, n, out, &len) != NULL && len == KEY_LEN;
+	return pf_hmac_sha256(key, keylen, d, n, out);
 }
 
 static bool derive_keys(const char *password, const uint8_t *salt, int saltlen, int iterations,
@@ -118,7 +118,7 @@ static bool derive_keys(const char *password, const uint8_t *salt, int saltlen, 
 	size_t pwlen = strlen(password);
 	bool ok = pwlen <= INT_MAX &&
 		  PKCS5_PBKDF2_HMAC(password, (int)pwlen, salt, saltlen, iterations,
-				    EVP_sha256(), KEY_LEN, salted) == 1 &&
+				    pf_sha256_md(), KEY_LEN, salted) == 1 &&
 		  hmac(salted, KEY_LEN, "Client Key", 10, client_key) &&
 		  hmac(salted, KEY_LEN, "Server Key", 10, server_key);
 	OPENSSL_cleanse(salted, sizeof(salted));
@@ -200,8 +200,7 @@ static char *make_nonce(void)
 	uint8_t raw[NONCE_RAW_LEN];
 	struct pf_buf b;
 
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return NULL;
+	pf_random_bytes(raw, sizeof(raw)); /* buffered CSPRNG: no RAND_bytes call per login */
 	pf_buf_init(&b);
 	b64_put(&b, raw, sizeof(raw));
 	pf_buf_put_u8(&b, 0);

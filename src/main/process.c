@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/digest.h"
 #include "config.h"
 #include "config/config.h"
 #include "config/userlist.h"
@@ -142,8 +143,8 @@ static void close_all_connections(void)
 	}
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
-		struct stat_list *client_lists[] = { &pool->active_clients, &pool->waiting_clients };
-		for (size_t i = 0; i < 2; i++) {
+		struct stat_list *client_lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+		for (size_t i = 0; i < 3; i++) {
 			statlist_for_each_safe(cpos, ctmp, client_lists[i]) {
 				struct pf_client *client = container_of(cpos, struct pf_client, node);
 				pf_client_disconnect(client, "57P01", "pooler is shutting down");
@@ -168,6 +169,9 @@ static void begin_wait_for_servers(void)
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
 		statlist_for_each_safe(cpos, ctmp, &pool->waiting_clients) {
+			pf_client_disconnect(container_of(cpos, struct pf_client, node), "57P01", "pooler is shutting down");
+		}
+		statlist_for_each_safe(cpos, ctmp, &pool->welcome_clients) {
 			pf_client_disconnect(container_of(cpos, struct pf_client, node), "57P01", "pooler is shutting down");
 		}
 		statlist_for_each_safe(cpos, ctmp, &pool->idle_servers) {
@@ -373,6 +377,7 @@ out:
 	pf_pool_state_free();
 	pf_dns_shutdown();
 	pf_iobuf_free_all();
+	pf_digest_cleanup();
 	pf_tracked_free();
 	if (pidfile_written)
 		unlink(pidfile_written);

@@ -196,6 +196,7 @@ struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
 	pool->user = user;
 	statlist_init(&pool->active_clients);
 	statlist_init(&pool->waiting_clients);
+	statlist_init(&pool->welcome_clients);
 	statlist_init(&pool->active_servers);
 	statlist_init(&pool->idle_servers);
 	statlist_init(&pool->used_servers);

@@ -98,8 +98,9 @@ static struct stat_list *state_list(struct pf_client *client, enum pf_client_sta
 	case CL_ACTIVE:
 		return &client->pool->active_clients;
 	case CL_WAITING:
-	case CL_WAITING_LOGIN:
 		return &client->pool->waiting_clients;
+	case CL_WAITING_LOGIN:
+		return &client->pool->welcome_clients;
 	case CL_DEAD:
 		return NULL;
 	}

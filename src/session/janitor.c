@@ -31,7 +31,8 @@ void pf_janitor_fill_pool(struct pf_pool *pool)
 	if (min <= 0)
 		return;
 	/* As PgBouncer: only for a forced-user database or a pool with a client. */
-	bool in_use = statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) > 0;
+	bool in_use = statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
+			      statlist_count(&pool->welcome_clients) > 0;
 	if (!pool->db->forced_user && !in_use)
 		return;
 	if (pf_pool_server_count(pool) < min && pf_pool_may_launch(pool))

@@ -125,7 +125,7 @@ void pf_link_request_server(struct pf_client *client)
 
 void pf_link_maybe_launch(struct pf_pool *pool)
 {
-	if (statlist_count(&pool->waiting_clients) == 0)
+	if (statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) == 0)
 		return;
 	if (pf_pool_may_launch(pool)) {
 		pf_server_launch(pool);
@@ -133,9 +133,12 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 	}
 	/* Waiting clients of a pool that cannot log in get the error instead of a hang. */
 	if (pool->last_login_failed && pf_pool_server_count(pool) == 0 && statlist_count(&pool->login_servers) == 0) {
-		struct list_head *pos, *tmp;
-		statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
-			fail_fast(container_of(pos, struct pf_client, node));
+		struct stat_list *lists[] = { &pool->welcome_clients, &pool->waiting_clients };
+		for (int i = 0; i < 2; i++) {
+			struct list_head *pos, *tmp;
+			statlist_for_each_safe(pos, tmp, lists[i]) {
+				fail_fast(container_of(pos, struct pf_client, node));
+			}
 		}
 	}
 }
@@ -147,20 +150,17 @@ void pf_link_server_ready(struct pf_server *server)
 		pf_server_close(server, "server shutting down");
 		return;
 	}
-	/* Greet every client that only waited for the pool's first login. */
+	/* Greet every client that only waited for the pool's first login (usually none). */
 	struct list_head *pos, *tmp;
-	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
-		struct pf_client *client = container_of(pos, struct pf_client, node);
-		if (client->state == CL_WAITING_LOGIN)
-			pf_client_finish_login(client);
+	statlist_for_each_safe(pos, tmp, &pool->welcome_clients) {
+		pf_client_finish_login(container_of(pos, struct pf_client, node));
 	}
 	if (server->state == SV_DEAD)
 		return;
-	/* Oldest waiting client first (FIFO). */
-	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
-		struct pf_client *client = container_of(pos, struct pf_client, node);
-		if (client->state != CL_WAITING)
-			continue;
+	/* Oldest waiting client first (FIFO): O(1), whatever the queue length. */
+	struct list_head *first = statlist_first(&pool->waiting_clients);
+	if (first) {
+		struct pf_client *client = container_of(first, struct pf_client, node);
 		link_pair(client, server);
 		if (server->state != SV_DEAD && client->state != CL_DEAD && !server->internal_rfq)
 			pf_stream_resume_later(&client->stream);
@@ -232,10 +232,12 @@ void pf_link_login_failed(struct pf_pool *pool, const char *sqlstate, const char
 	free(pool->last_login_error);
 	pool->last_login_error = pf_xstrdup(message);
 	snprintf(pool->last_login_sqlstate, sizeof(pool->last_login_sqlstate), "%s", sqlstate);
-	struct list_head *pos, *tmp;
-	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
-		struct pf_client *client = container_of(pos, struct pf_client, node);
-		pf_client_disconnect(client, sqlstate, "%s", message);
+	struct stat_list *lists[] = { &pool->welcome_clients, &pool->waiting_clients };
+	for (int i = 0; i < 2; i++) {
+		struct list_head *pos, *tmp;
+		statlist_for_each_safe(pos, tmp, lists[i]) {
+			pf_client_disconnect(container_of(pos, struct pf_client, node), sqlstate, "%s", message);
+		}
 	}
 }
 
