@@ -303,12 +303,12 @@ static void on_read_ready(evutil_socket_t fd, short what, void *arg)
 	stream_run(s, (what & EV_READ) != 0);
 }
 
-/* Send our own queued messages. false = socket error. */
-static bool flush_out(struct pf_stream *s)
+/* Send until done or the socket is full. Returns the bytes sent, or -1 on a socket error. */
+static ssize_t send_some(struct pf_stream *s, const uint8_t *data, size_t len)
 {
 	size_t done = 0;
-	while (done < s->out.len) {
-		ssize_t n = send(s->fd, s->out.data + done, s->out.len - done, MSG_NOSIGNAL);
+	while (done < len) {
+		ssize_t n = send(s->fd, data + done, len - done, MSG_NOSIGNAL);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
@@ -317,9 +317,19 @@ static bool flush_out(struct pf_stream *s)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		return false;
+		return -1;
 	}
 	s->bytes_sent += done;
+	return (ssize_t)done;
+}
+
+/* Send our own queued messages. false = socket error. */
+static bool flush_out(struct pf_stream *s)
+{
+	ssize_t sent = send_some(s, s->out.data, s->out.len);
+	if (sent < 0)
+		return false;
+	size_t done = (size_t)sent;
 	if (done == s->out.len) {
 		pf_buf_free(&s->out);
 	} else {
@@ -418,24 +428,13 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len)
 	/* Nothing queued: write straight from the caller's bytes, and queue only what is left,
 	 * so that most connections never allocate an output buffer. */
 	if (!s->out.len && !s->write_enabled) {
-		const uint8_t *p = data;
-		while (len) {
-			ssize_t n = send(s->fd, p, len, MSG_NOSIGNAL);
-			if (n > 0) {
-				p += n;
-				len -= (size_t)n;
-				s->bytes_sent += (uint64_t)n;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				break;
+		ssize_t sent = send_some(s, data, len);
+		if (sent < 0)
 			return false;
-		}
-		if (!len)
+		if ((size_t)sent == len)
 			return true;
-		data = p;
+		data = (const uint8_t *)data + sent;
+		len -= (size_t)sent;
 	}
 	pf_buf_put(&s->out, data, len);
 	if (s->write_enabled)
