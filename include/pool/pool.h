@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "pool/params.h"
+#include "pool/stats.h"
 #include "util/list.h"
 
 struct pf_userlist;
@@ -48,7 +49,14 @@ struct pf_database {
 	char *startup_values[4];
 	int n_startup;
 	bool is_auto;               /* created from the "*" entry */
+	bool is_admin;              /* the console: "pgbouncer" (or "pgfjord") */
+	bool paused;                /* PAUSE db: no server is handed out */
+	bool disabled;              /* DISABLE db: new logins are refused */
+	uint64_t last_used_usec;    /* for autodb_idle_timeout later */
 	struct list_head pools;     /* pf_pool.db_node */
+	struct pf_stats stats;      /* totals since start */
+	struct pf_stats stats_prev; /* totals at the start of the last stats_period */
+	struct pf_stats_avg stats_avg;
 };
 
 struct pf_pool {
@@ -92,17 +100,33 @@ struct pf_state {
 	uint64_t next_conn_id;            /* ids shared by clients and servers */
 	bool shutting_down;
 	int shutdown_mode;                /* 0 none, 1 wait for servers, 2 wait for clients */
+	bool paused;                      /* PAUSE (all databases) */
 	uid_t my_uid;
+	uint64_t start_usec;
+	struct pf_database *admin_db;     /* the console's virtual database */
+	/* Hooks the upper layers register, so lower ones can reach them. */
+	void (*shutdown_hook)(int mode);  /* main: SHUTDOWN from the console */
+	/* admin: a console client's message (struct pf_client *, const struct pf_pkt *) */
+	int (*admin_packet)(void *client, const void *pkt);
 };
 
 extern struct pf_state pf_state;
 
 void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
 void pf_pool_state_free(void);
+/* RELOAD: read the config file and auth_file again; -1 (reason in err) keeps the running ones. */
+int pf_reload(char *err, size_t errlen);
 /* Use a newly loaded config and auth_file (the caller frees the old ones). */
 void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlist);
 
 uint64_t pf_usec_now(void);
+
+/* Does this name the console's virtual database? */
+bool pf_is_admin_dbname(const char *name);
+/* Create the database objects of every [databases] entry (SHOW DATABASES lists them). */
+void pf_pool_create_configured(void);
+/* The user object of that name, made when auth_file does not have it (console logins). */
+struct pf_user *pf_user_find_or_make(const char *name);
 
 /* Lookups. A database named like the request, else one made from "*", else NULL. */
 struct pf_database *pf_database_find(const char *name);

@@ -39,6 +39,8 @@ struct pf_client {
 	struct pf_addr addr;
 	bool is_unix;
 	bool over_limit;                /* accepted past max_client_conn: refused after startup */
+	uint8_t admin_level;            /* console rights: 0 none, 1 stats_users (SHOW), 2 admin_users */
+	bool admin_skip_to_sync;        /* console: extended-protocol messages refused until Sync */
 	/* our BackendKeyData for this client, and the cancel hash chain */
 	uint32_t cancel_pid;
 	uint32_t cancel_key;

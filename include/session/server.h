@@ -50,6 +50,9 @@ struct pf_server {
 	int internal_rfq;               /* our own queries not answered yet */
 	enum pf_server_after after_internal;
 	bool release_on_flush;          /* ReadyForQuery forwarded: release once the client has it */
+	bool close_needed;              /* RECONNECT or a config change: close instead of reuse */
+	uint64_t query_start_usec;      /* for SHOW STATS query_time / xact_time */
+	uint64_t xact_start_usec;
 	uint64_t connect_usec;
 	uint64_t last_used_usec;
 	struct event timer;             /* connect timeout */

@@ -29,7 +29,7 @@ static const char *const acted_keys[] = {
 	"min_pool_size", "server_idle_timeout", "server_lifetime", "so_reuseport",
 	"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout", "tcp_socket_buffer",
 	"resolv_conf", "scram_iterations", "cancel_wait_timeout", "server_round_robin",
-	"tcp_defer_accept",
+	"tcp_defer_accept", "admin_users", "stats_users", "stats_period", "log_stats",
 };
 
 static const struct pf_opt_choice pool_modes[] = {

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "auth/digest.h"
 #include "config.h"
 #include "config/config.h"
@@ -33,6 +34,7 @@
 #include "pool/pool.h"
 #include "session/cancel.h"
 #include "session/client.h"
+#include "session/control.h"
 #include "session/janitor.h"
 #include "session/link.h"
 #include "session/server.h"
@@ -191,6 +193,12 @@ static void on_shutdown_check(evutil_socket_t fd, short what, void *arg)
 
 static void start_shutdown(int mode)
 {
+	if (mode == 3) {
+		log_info("SHUTDOWN from the admin console: shutting down now");
+		pf_state.shutting_down = true;
+		event_base_loopbreak(pf_state.base);
+		return;
+	}
 	if (pf_state.shutting_down) {
 		log_info("got a second shutdown signal: shutting down immediately");
 		event_base_loopbreak(pf_state.base);
@@ -208,34 +216,13 @@ static void start_shutdown(int mode)
 	on_shutdown_check(-1, 0, NULL);
 }
 
-/*
- * SIGHUP: read the config file and auth_file again. A broken file keeps the running config.
- * New databases and changed settings apply to what is created or decided from now on;
- * databases already in use keep their connections (issue #4 brings the full RELOAD).
- */
+/* SIGHUP: RELOAD. A broken file keeps the running config (the reason is logged). */
 static void reload_config(void)
 {
 	char err[1024];
 	log_info("got SIGHUP: reloading %s", pf_state.set->conffile);
-	struct pf_conf *conf = pf_conf_load(pf_state.set->conffile, err, sizeof(err));
-	if (!conf) {
+	if (pf_reload(err, sizeof(err)) < 0)
 		log_error("RELOAD failed, keeping the running config: %s", err);
-		return;
-	}
-	struct pf_userlist *userlist = NULL;
-	if (conf->set.auth_file && *conf->set.auth_file) {
-		userlist = pf_userlist_load(conf->set.auth_file, err, sizeof(err));
-		if (!userlist) {
-			log_error("RELOAD failed, keeping the running config: %s", err);
-			pf_conf_free(conf);
-			return;
-		}
-	}
-	struct pf_conf *old_conf = pf_state.conf;
-	struct pf_userlist *old_userlist = pf_state.userlist;
-	pf_pool_state_swap_config(conf, userlist);
-	pf_userlist_free(old_userlist);
-	pf_conf_free(old_conf);
 	pf_log_reopen();
 }
 
@@ -250,6 +237,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		reload_config();
+		break;
+	case SIGUSR1:
+		log_info("got SIGUSR1: PAUSE");
+		pf_state.paused = true;
+		pf_control_pause(NULL);
+		break;
+	case SIGUSR2:
+		log_info("got SIGUSR2: RESUME");
+		pf_state.paused = false;
+		pf_control_resume(NULL);
 		break;
 	default:
 		break;
@@ -353,22 +350,25 @@ int pf_process_run(const struct pf_args *args)
 		rc = 1;
 		goto out;
 	}
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct event *sig_events[3];
-	for (int i = 0; i < 3; i++) {
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+	struct event *sig_events[5];
+	for (int i = 0; i < 5; i++) {
 		sig_events[i] = evsignal_new(base, sigs[i], on_signal, NULL);
 		event_add(sig_events[i], NULL);
 	}
 	pf_janitor_start();
+	pf_state.shutdown_hook = start_shutdown;
+	pf_admin_init();
 	log_info("process up: %s, libevent %s (%s), %s", "pgfjord " PACKAGE_VERSION, event_get_version(),
 		 event_base_get_method(base), OpenSSL_version(OPENSSL_VERSION));
 
 	event_base_dispatch(base);
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		event_free(sig_events[i]);
 out:
 	pf_janitor_stop();
+	pf_admin_shutdown();
 	pf_listen_close();
 	close_all_connections();
 	pf_cancel_shutdown();

@@ -14,6 +14,8 @@
 
 struct pf_state pf_state;
 
+static struct pf_user *user_new(const char *name, const char *secret);
+
 uint64_t pf_usec_now(void)
 {
 	struct timespec ts;
@@ -35,6 +37,40 @@ void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf
 	statlist_init(&pf_state.cancel_clients);
 	pf_state.next_conn_id = 1;
 	pf_state.my_uid = getuid();
+	pf_state.start_usec = pf_usec_now();
+	/* The console's virtual database: no servers, a row in SHOW DATABASES/POOLS. */
+	struct pf_database *admin = pf_xcalloc(1, sizeof(*admin));
+	admin->name = pf_xstrdup("pgbouncer");
+	admin->dbname = pf_xstrdup("pgbouncer");
+	admin->port = conf->set.listen_port;
+	admin->pool_size = 2;
+	admin->min_pool_size = 0;
+	admin->pool_mode = POOL_MODE_STATEMENT;
+	admin->is_admin = true;
+	list_init(&admin->pools);
+	list_add_tail(&pf_state.databases, &admin->node);
+	pf_state.admin_db = admin;
+	pf_pool_create_configured();
+}
+
+bool pf_is_admin_dbname(const char *name)
+{
+	return strcmp(name, "pgbouncer") == 0 || strcmp(name, "pgfjord") == 0;
+}
+
+void pf_pool_create_configured(void)
+{
+	for (size_t i = 0; i < pf_state.conf->n_dbs; i++) {
+		const char *name = pf_state.conf->dbs[i].name;
+		if (strcmp(name, "*") != 0)
+			pf_database_find(name);
+	}
+}
+
+struct pf_user *pf_user_find_or_make(const char *name)
+{
+	struct pf_user *user = pf_user_find(name);
+	return user ? user : user_new(name, NULL);
 }
 
 static struct pf_user *user_new(const char *name, const char *secret)
@@ -160,6 +196,8 @@ static void database_free(struct pf_database *db)
 
 struct pf_database *pf_database_find(const char *name)
 {
+	if (pf_is_admin_dbname(name))
+		return pf_state.admin_db;
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.databases) {
 		struct pf_database *db = container_of(pos, struct pf_database, node);
@@ -201,6 +239,17 @@ struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
 	statlist_init(&pool->idle_servers);
 	statlist_init(&pool->used_servers);
 	statlist_init(&pool->login_servers);
+	if (db->is_admin) {
+		/* The console greets clients itself: these are the parameters it reports. */
+		pf_welcome_set(&pool->welcome, "server_version", "0.1.0/pgfjord");
+		pf_welcome_set(&pool->welcome, "server_encoding", "UTF8");
+		pf_welcome_set(&pool->welcome, "client_encoding", "UTF8");
+		pf_welcome_set(&pool->welcome, "DateStyle", "ISO, MDY");
+		pf_welcome_set(&pool->welcome, "TimeZone", "UTC");
+		pf_welcome_set(&pool->welcome, "standard_conforming_strings", "on");
+		pf_welcome_set(&pool->welcome, "application_name", "");
+		pool->welcome_ok = true;
+	}
 	list_add_tail(&pf_state.pools, &pool->node);
 	list_add_tail(&db->pools, &pool->db_node);
 	return pool;
@@ -277,11 +326,34 @@ void pf_state_sock_opts(struct pf_sock_opts *o)
 	o->socket_buffer = set->tcp_socket_buffer;
 }
 
+int pf_reload(char *err, size_t errlen)
+{
+	struct pf_conf *conf = pf_conf_load(pf_state.set->conffile, err, errlen);
+	if (!conf)
+		return -1;
+	struct pf_userlist *userlist = NULL;
+	if (conf->set.auth_file && *conf->set.auth_file) {
+		userlist = pf_userlist_load(conf->set.auth_file, err, errlen);
+		if (!userlist) {
+			pf_conf_free(conf);
+			return -1;
+		}
+	}
+	struct pf_conf *old_conf = pf_state.conf;
+	struct pf_userlist *old_userlist = pf_state.userlist;
+	pf_pool_state_swap_config(conf, userlist);
+	pf_userlist_free(old_userlist);
+	pf_conf_free(old_conf);
+	log_info("RELOAD: configuration reloaded from %s", conf->set.conffile);
+	return 0;
+}
+
 void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlist)
 {
 	pf_state.conf = conf;
 	pf_state.set = &conf->set;
 	pf_state.userlist = userlist;
+	pf_pool_create_configured();
 	/* Users keep their objects (pools point at them); their secrets follow auth_file. */
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.users) {

@@ -263,17 +263,31 @@ static enum pf_pkt_action client_packet(struct pf_client *client, const struct p
 	struct pf_server *server = client->link;
 	if (server->internal_rfq)
 		return PKT_PAUSE; /* parameters are being set for us */
+	struct pf_stats *stats = &client->pool->db->stats;
+	stats->bytes_received += pkt->len;
+	/* SHOW STATS: a query (and a transaction) starts with the first message sent for it. */
+	if (!server->query_start_usec) {
+		server->query_start_usec = pf_usec_now();
+		if (!server->xact_start_usec)
+			server->xact_start_usec = server->query_start_usec;
+	}
 	switch (pkt->type) {
 	case PF_FE_QUERY:
 	case PF_FE_FUNCTION_CALL:
-		server->expect_rfq++;
-		break;
 	case PF_FE_SYNC:
 		server->expect_rfq++;
-		client->ext_in_flight = false;
+		if (pkt->type == PF_FE_SYNC)
+			client->ext_in_flight = false;
 		break;
 	case PF_FE_PARSE:
+		stats->client_parse_count++;
+		stats->server_parse_count++;
+		client->ext_in_flight = true;
+		break;
 	case PF_FE_BIND:
+		stats->bind_count++;
+		client->ext_in_flight = true;
+		break;
 	case PF_FE_DESCRIBE:
 	case PF_FE_EXECUTE:
 	case PF_FE_CLOSE:
@@ -291,6 +305,8 @@ static enum pf_pkt_action client_on_packet(struct pf_stream *s, const struct pf_
 	struct pf_client *client = s->owner;
 	if (client->state == CL_LOGIN || client->state == CL_CANCEL)
 		return pf_client_login_packet(client, pkt);
+	if (client->db->is_admin && pf_state.admin_packet)
+		return (enum pf_pkt_action)pf_state.admin_packet(client, pkt);
 	return client_packet(client, pkt);
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "auth/md5.h"
 #include "auth/scram.h"
@@ -243,6 +244,46 @@ static void start_auth(struct pf_client *client, const char *user_name)
 	}
 }
 
+/* The OS user on the other end of a Unix socket. */
+static bool peer_is_me(struct pf_client *client)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	return client->is_unix && getsockopt(client->stream.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	       cred.uid == pf_state.my_uid;
+}
+
+/*
+ * The console: admin_users may do everything, stats_users only SHOW; both authenticate like
+ * any login. The user "pgbouncer" over the Unix socket from pgfjord's own OS user needs no
+ * password, as in PgBouncer (that is how operators and readiness probes get in).
+ */
+static void start_admin_auth(struct pf_client *client, const char *user_name)
+{
+	const struct pf_settings *set = pf_state.set;
+	if (strcmp(user_name, "pgbouncer") == 0 && peer_is_me(client)) {
+		client->admin_level = 2;
+		client->login_user = pf_user_find_or_make(user_name);
+		pf_client_logged_in(client);
+		return;
+	}
+	if (pf_strlist_contains(set->admin_users, user_name))
+		client->admin_level = 2;
+	else if (pf_strlist_contains(set->stats_users, user_name))
+		client->admin_level = 1;
+	if (!client->admin_level) {
+		pf_client_disconnect(client, "08P01", "not allowed");
+		return;
+	}
+	if (set->auth_type == AUTH_TYPE_ANY || set->auth_type == AUTH_TYPE_TRUST) {
+		/* No password: only the name matters, and it is in admin_users/stats_users. */
+		client->login_user = pf_user_find_or_make(user_name);
+		pf_client_logged_in(client);
+		return;
+	}
+	start_auth(client, user_name);
+}
+
 /* A plain password typed by the client against any stored secret. */
 static bool check_plain(const char *secret, const char *user, const char *password)
 {
@@ -446,7 +487,14 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 		pf_client_disconnect(client, "3D000", "no such database: %s", dbname);
 		return PKT_CLOSED;
 	}
-	start_auth(client, user);
+	if (client->db->disabled) {
+		pf_client_disconnect(client, "08P01", "database \"%s\" is disabled", dbname);
+		return PKT_CLOSED;
+	}
+	if (client->db->is_admin)
+		start_admin_auth(client, user);
+	else
+		start_auth(client, user);
 	return client->state == CL_DEAD ? PKT_CLOSED : PKT_CONSUMED;
 }
 

@@ -63,6 +63,11 @@ static void append_set(struct pf_buf *sql, const char *name, const char *value)
 
 static void link_pair(struct pf_client *client, struct pf_server *server)
 {
+	struct pf_stats *stats = &server->pool->db->stats;
+	stats->server_assignment_count++;
+	if (client->state == CL_WAITING)
+		stats->wait_time += pf_usec_now() - client->wait_start_usec;
+	server->query_start_usec = server->xact_start_usec = 0;
 	client->link = server;
 	server->link = client;
 	client->stream.partner = &server->stream;
@@ -111,6 +116,11 @@ static bool fail_fast(struct pf_client *client)
 void pf_link_request_server(struct pf_client *client)
 {
 	struct pf_pool *pool = client->pool;
+	/* PAUSE: nobody gets a server until RESUME. */
+	if (pf_state.paused || pool->db->paused) {
+		pf_client_change_state(client, CL_WAITING);
+		return;
+	}
 	struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
 								  : statlist_last(&pool->idle_servers);
 	if (item) {
@@ -125,6 +135,8 @@ void pf_link_request_server(struct pf_client *client)
 
 void pf_link_maybe_launch(struct pf_pool *pool)
 {
+	if (pf_state.paused || pool->db->paused)
+		return;
 	if (statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) == 0)
 		return;
 	if (pf_pool_may_launch(pool)) {
@@ -148,6 +160,15 @@ void pf_link_server_ready(struct pf_server *server)
 	struct pf_pool *pool = server->pool;
 	if (pf_state.shutdown_mode == 1) {
 		pf_server_close(server, "server shutting down");
+		return;
+	}
+	/* PAUSE closes servers as they come free; RECONNECT those marked. */
+	if (pf_state.paused || pool->db->paused) {
+		pf_server_close(server, "pause mode");
+		return;
+	}
+	if (server->close_needed) {
+		pf_server_close(server, "database configuration changed");
 		return;
 	}
 	/* Greet every client that only waited for the pool's first login (usually none). */

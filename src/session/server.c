@@ -217,6 +217,23 @@ static enum pf_pkt_action unlinked_packet(struct pf_server *server, const struct
 	}
 }
 
+/* SHOW STATS: a ReadyForQuery ends a query, and with status I a transaction. */
+static void count_query(struct pf_server *server, struct pf_stats *stats, char status)
+{
+	uint64_t now = pf_usec_now();
+	if (server->query_start_usec) {
+		stats->query_count++;
+		stats->query_time += now - server->query_start_usec;
+	}
+	/* Pipelined queries still to be answered start now. */
+	server->query_start_usec = server->expect_rfq > 0 ? now : 0;
+	if (status == 'I' && server->xact_start_usec) {
+		stats->xact_count++;
+		stats->xact_time += now - server->xact_start_usec;
+		server->xact_start_usec = 0;
+	}
+}
+
 static bool release_due(struct pf_server *server, char status)
 {
 	struct pf_client *client = server->link;
@@ -232,6 +249,7 @@ static enum pf_pkt_action server_packet(struct pf_server *server, const struct p
 		return internal_packet(server, pkt);
 	if (!server->link)
 		return unlinked_packet(server, pkt);
+	struct pf_stats *stats = &server->pool->db->stats;
 	switch (pkt->type) {
 	case PF_BE_READY_FOR_QUERY: {
 		if (!pkt->full)
@@ -241,6 +259,8 @@ static enum pf_pkt_action server_packet(struct pf_server *server, const struct p
 		server->tx_status = status;
 		if (server->expect_rfq > 0)
 			server->expect_rfq--;
+		count_query(server, stats, status);
+		stats->bytes_sent += pkt->len;
 		if (server->expect_rfq == 0 && status != 'I' && pf_pool_mode(server->pool) == POOL_MODE_STATEMENT) {
 			struct pf_client *client = server->link;
 			pf_link_unlink(client, server);
@@ -256,14 +276,14 @@ static enum pf_pkt_action server_packet(struct pf_server *server, const struct p
 		return PKT_FORWARD;
 	}
 	case PF_BE_PARAM_STATUS:
-		if (!pkt->full) {
-			if (pkt->len > 8192)
-				return PKT_FORWARD;
+		if (!pkt->full && pkt->len <= 8192)
 			return PKT_NEED_FULL;
-		}
-		note_param(server, pkt);
+		stats->bytes_sent += pkt->len;
+		if (pkt->full)
+			note_param(server, pkt);
 		return PKT_FORWARD;
 	default:
+		stats->bytes_sent += pkt->len;
 		return PKT_FORWARD;
 	}
 }

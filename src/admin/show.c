@@ -1,0 +1,731 @@
+/*
+ * show.c - SHOW commands with PgBouncer's column names, order and types (COMPAT.md), so
+ * exporters that read columns by position keep working. New pgfjord data goes into new
+ * SHOW commands, never into extra columns here.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "admin/resultset.h"
+#include "config/options.h"
+#include "config.h"
+#include "net/dns.h"
+#include "net/iobuf.h"
+#include "proto/build.h"
+#include "session/client.h"
+#include "session/server.h"
+
+static const char *pool_mode_name(int mode)
+{
+	switch (mode) {
+	case POOL_MODE_SESSION:
+		return "session";
+	case POOL_MODE_TRANSACTION:
+		return "transaction";
+	case POOL_MODE_STATEMENT:
+		return "statement";
+	default:
+		return NULL;
+	}
+}
+
+/* A monotonic time as wall-clock text, "2026-11-26 17:11:26 UTC" as PgBouncer prints it. */
+static void wall_text(uint64_t mono_usec, char *buf, size_t len)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	time_t t = now.tv_sec - (time_t)((pf_usec_now() - mono_usec) / 1000000ULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+#define for_each_pool(pool)                                                                          \
+	for (struct list_head *pos_ = pf_state.pools.next, *tmp_ = pos_->next; pos_ != &pf_state.pools; \
+	     pos_ = tmp_, tmp_ = pos_->next)                                                               \
+		if (((pool) = container_of(pos_, struct pf_pool, node)), 1)
+
+#define for_each_db(db)                                                                                      \
+	for (struct list_head *dpos_ = pf_state.databases.next, *dtmp_ = dpos_->next; dpos_ != &pf_state.databases; \
+	     dpos_ = dtmp_, dtmp_ = dpos_->next)                                                                   \
+		if (((db) = container_of(dpos_, struct pf_database, node)), 1)
+
+static void show_help(struct pf_buf *out)
+{
+	pf_build_notice(out, "00000", "Console usage", NULL);
+	static const char *const lines[] = {
+		"SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION",
+		"SHOW PEERS|PEER_POOLS",
+		"SHOW SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE",
+		"SHOW DNS_HOSTS|DNS_ZONES",
+		"SHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS",
+		"SET key = arg",
+		"RELOAD",
+		"PAUSE [<db>]",
+		"RESUME [<db>]",
+		"DISABLE <db>",
+		"ENABLE <db>",
+		"RECONNECT [<db>]",
+		"KILL [<db>]",
+		"KILL_CLIENT <client_id>",
+		"WAIT_CLOSE [<db>]",
+		"SHUTDOWN",
+		"SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		pf_build_notice(out, "00000", lines[i], NULL);
+	pf_buf_put_u8(out, 'C');
+	pf_buf_put_u32(out, 4 + 5);
+	pf_buf_put_str(out, "SHOW");
+}
+
+static void show_version(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "version" };
+	pf_rs_begin(&rs, out, "s", cols);
+	pf_rs_row(&rs);
+	pf_rs_text(&rs, "pgfjord " PACKAGE_VERSION);
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_config(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "key", "value", "default", "changeable" };
+	pf_rs_begin(&rs, out, "ssss", cols);
+	size_t n;
+	const struct pf_option *opts = pf_options_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (opts[i].flags & OPT_ALIAS)
+			continue;
+		char *value = pf_option_value_text(pf_state.set, &opts[i]);
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, opts[i].name);
+		pf_rs_text(&rs, value ? value : "");
+		pf_rs_text(&rs, opts[i].def ? opts[i].def : "");
+		pf_rs_text(&rs, (opts[i].flags & OPT_RELOAD) ? "yes" : "no");
+		free(value);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+static int db_server_count(struct pf_database *db)
+{
+	int n = 0;
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (pool->db == db)
+			n += pf_pool_server_count(pool);
+	}
+	return n;
+}
+
+static int db_client_count(struct pf_database *db)
+{
+	int n = 0;
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (pool->db == db)
+			n += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
+			     statlist_count(&pool->welcome_clients);
+	}
+	return n;
+}
+
+static void show_databases(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "name", "host", "port", "database", "force_user", "pool_size",
+					    "min_pool_size", "reserve_pool_size", "server_lifetime", "pool_mode",
+					    "load_balance_hosts", "max_connections", "current_connections",
+					    "max_client_connections", "current_client_connections", "paused",
+					    "disabled" };
+	pf_rs_begin(&rs, out, "ssissiiiissiiiiii", cols);
+	const struct pf_settings *set = pf_state.set;
+	struct pf_database *db;
+	for_each_db(db) {
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, db->name);
+		pf_rs_text(&rs, db->is_admin ? NULL : db->host);
+		pf_rs_int(&rs, db->port);
+		pf_rs_text(&rs, db->dbname);
+		pf_rs_text(&rs, db->is_admin ? "pgbouncer" : db->forced_user ? db->forced_user->name : NULL);
+		pf_rs_int(&rs, db->pool_size >= 0 ? db->pool_size : set->default_pool_size);
+		pf_rs_int(&rs, db->min_pool_size >= 0 ? db->min_pool_size : set->min_pool_size);
+		pf_rs_int(&rs, set->reserve_pool_size);
+		pf_rs_int(&rs, set->server_lifetime / USEC_PER_SEC);
+		pf_rs_text(&rs, pool_mode_name(db->pool_mode));
+		pf_rs_text(&rs, db->is_admin ? NULL : "round-robin");
+		pf_rs_int(&rs, set->max_db_connections);
+		pf_rs_int(&rs, db_server_count(db));
+		pf_rs_int(&rs, set->max_db_client_connections);
+		pf_rs_int(&rs, db_client_count(db));
+		pf_rs_int(&rs, db->paused || pf_state.paused);
+		pf_rs_int(&rs, db->disabled);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+static uint64_t oldest_wait(struct pf_pool *pool)
+{
+	struct list_head *first = statlist_first(&pool->waiting_clients);
+	if (!first)
+		return 0;
+	return pf_usec_now() - container_of(first, struct pf_client, node)->wait_start_usec;
+}
+
+static void show_pools(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
+					    "cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled",
+					    "sv_idle", "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us",
+					    "pool_mode", "load_balance_hosts" };
+	pf_rs_begin(&rs, out, "ssiiiiiiiiiiiiiss", cols);
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		uint64_t wait = oldest_wait(pool);
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, pool->db->name);
+		pf_rs_text(&rs, pool->user->name);
+		pf_rs_int(&rs, statlist_count(&pool->active_clients));
+		pf_rs_int(&rs, statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients));
+		pf_rs_int(&rs, 0);
+		pf_rs_int(&rs, 0);
+		pf_rs_int(&rs, statlist_count(&pool->active_servers));
+		pf_rs_int(&rs, 0);
+		pf_rs_int(&rs, 0);
+		pf_rs_int(&rs, statlist_count(&pool->idle_servers));
+		pf_rs_int(&rs, statlist_count(&pool->used_servers));
+		pf_rs_int(&rs, 0);
+		pf_rs_int(&rs, statlist_count(&pool->login_servers));
+		pf_rs_int(&rs, (int64_t)(wait / 1000000ULL));
+		pf_rs_int(&rs, (int64_t)(wait % 1000000ULL));
+		pf_rs_text(&rs, pool_mode_name(pf_pool_mode(pool)));
+		pf_rs_text(&rs, pool->db->is_admin ? NULL : "round-robin");
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_users(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections",
+					    "current_connections", "max_user_client_connections",
+					    "current_client_connections" };
+	pf_rs_begin(&rs, out, "ssssiiii", cols);
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.users) {
+		struct pf_user *user = container_of(pos, struct pf_user, node);
+		int servers = 0, clients = 0;
+		struct pf_pool *pool;
+		for_each_pool(pool) {
+			if (pool->user != user)
+				continue;
+			servers += pf_pool_server_count(pool);
+			clients += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients);
+		}
+		const struct pf_user_conf *uc = pf_conf_find_user(pf_state.conf, user->name);
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, user->name);
+		if (uc && uc->pool_size >= 0)
+			pf_rs_int(&rs, uc->pool_size);
+		else
+			pf_rs_text(&rs, "");
+		if (uc && uc->reserve_pool_size >= 0)
+			pf_rs_int(&rs, uc->reserve_pool_size);
+		else
+			pf_rs_text(&rs, "");
+		pf_rs_text(&rs, pool_mode_name(user->pool_mode));
+		pf_rs_int(&rs, uc && uc->max_user_connections >= 0 ? uc->max_user_connections : pf_state.set->max_user_connections);
+		pf_rs_int(&rs, servers);
+		pf_rs_int(&rs, uc && uc->max_user_client_connections >= 0 ? uc->max_user_client_connections
+									   : pf_state.set->max_user_client_connections);
+		pf_rs_int(&rs, clients);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+/* The 21 columns of SHOW CLIENTS/SERVERS, and the 7 buffer columns of SHOW SOCKETS. */
+static const char *const socket_cols[] = { "type", "user", "database", "replication", "state", "addr", "port",
+					   "local_addr", "local_port", "connect_time", "request_time", "wait",
+					   "wait_us", "close_needed", "ptr", "link", "remote_pid", "tls",
+					   "application_name", "prepared_statements", "id", "recv_pos", "pkt_pos",
+					   "pkt_remain", "send_pos", "send_remain", "pkt_avail", "send_avail" };
+#define SOCKET_TYPES "ssssssisissiiississiqiiiiiii"
+
+static void local_addr(int fd, char *host, size_t hostlen, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	snprintf(host, hostlen, "unix");
+	*port = 0;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	struct pf_addr a;
+	pf_addr_from_sockaddr(&a, (struct sockaddr *)&ss);
+	if (a.family == AF_INET || a.family == AF_INET6) {
+		inet_ntop(a.family, a.ip, host, (socklen_t)hostlen);
+		*port = a.port;
+	}
+}
+
+static void socket_buffer_cols(struct pf_rs *rs, const struct pf_stream *s)
+{
+	const struct pf_iobuf *b = s->buf;
+	pf_rs_int(rs, b ? b->recv_pos : 0);
+	pf_rs_int(rs, b ? b->pkt_pos : 0);
+	pf_rs_int(rs, s->pkt_remain);
+	pf_rs_int(rs, b ? b->send_pos : 0);
+	pf_rs_int(rs, b ? b->pkt_pos - b->send_pos : 0);
+	pf_rs_int(rs, b ? b->recv_pos - b->pkt_pos : 0);
+	pf_rs_int(rs, (int64_t)s->out.len);
+}
+
+static const char *client_state_name(const struct pf_client *client)
+{
+	switch (client->state) {
+	case CL_WAITING:
+	case CL_WAITING_LOGIN:
+		return "waiting";
+	case CL_ACTIVE:
+		return client->link ? "active" : "idle";
+	case CL_CANCEL:
+		return "active_cancel_req";
+	default:
+		return "login";
+	}
+}
+
+static void client_row(struct pf_rs *rs, struct pf_client *client, bool sockets)
+{
+	char addr[64] = "unix", lhost[64], when[64], req[64];
+	int lport;
+	if (client->addr.family == AF_INET || client->addr.family == AF_INET6)
+		inet_ntop(client->addr.family, client->addr.ip, addr, sizeof(addr));
+	local_addr(client->stream.fd, lhost, sizeof(lhost), &lport);
+	uint64_t wait = client->state == CL_WAITING ? pf_usec_now() - client->wait_start_usec : 0;
+	wall_text(client->connect_usec, when, sizeof(when));
+	wall_text(client->wait_start_usec ? client->wait_start_usec : client->connect_usec, req, sizeof(req));
+	const char *appname = pf_tracked_index("application_name") >= 0
+				      ? pf_tracked_get(&client->params, pf_tracked_index("application_name"))
+				      : NULL;
+	pf_rs_row(rs);
+	pf_rs_text(rs, "C");
+	pf_rs_text(rs, client->login_user ? client->login_user->name : NULL);
+	pf_rs_text(rs, client->db ? client->db->name : NULL);
+	pf_rs_text(rs, "none");
+	pf_rs_text(rs, client_state_name(client));
+	pf_rs_text(rs, addr);
+	pf_rs_int(rs, client->addr.port);
+	pf_rs_text(rs, lhost);
+	pf_rs_int(rs, lport);
+	pf_rs_text(rs, when);
+	pf_rs_text(rs, req);
+	pf_rs_int(rs, (int64_t)(wait / 1000000ULL));
+	pf_rs_int(rs, (int64_t)(wait % 1000000ULL));
+	pf_rs_int(rs, 0);
+	pf_rs_printf(rs, "%p", (void *)client);
+	if (client->link)
+		pf_rs_printf(rs, "%p", (void *)client->link);
+	else
+		pf_rs_text(rs, "");
+	pf_rs_int(rs, 0);
+	pf_rs_text(rs, "");
+	pf_rs_text(rs, appname ? appname : "");
+	pf_rs_int(rs, 0);
+	pf_rs_uint(rs, client->id);
+	if (sockets)
+		socket_buffer_cols(rs, &client->stream);
+}
+
+static const char *server_state_name(const struct pf_server *server)
+{
+	switch (server->state) {
+	case SV_ACTIVE:
+		return "active";
+	case SV_IDLE:
+		return "idle";
+	case SV_USED:
+		return "used";
+	default:
+		return "new";
+	}
+}
+
+static void server_row(struct pf_rs *rs, struct pf_server *server, bool sockets)
+{
+	char addr[64] = "unix", lhost[64], when[64], req[64];
+	int lport, port = 0;
+	struct pf_addr a;
+	pf_addr_from_sockaddr(&a, (const struct sockaddr *)&server->addr);
+	if (a.family == AF_INET || a.family == AF_INET6) {
+		inet_ntop(a.family, a.ip, addr, sizeof(addr));
+		port = a.port;
+	} else {
+		port = server->pool->db->port;
+	}
+	local_addr(server->stream.closed ? -1 : server->stream.fd, lhost, sizeof(lhost), &lport);
+	wall_text(server->connect_usec, when, sizeof(when));
+	wall_text(server->last_used_usec ? server->last_used_usec : server->connect_usec, req, sizeof(req));
+	const char *appname = pf_tracked_index("application_name") >= 0
+				      ? pf_tracked_get(&server->params, pf_tracked_index("application_name"))
+				      : NULL;
+	pf_rs_row(rs);
+	pf_rs_text(rs, "S");
+	pf_rs_text(rs, server->pool->user->name);
+	pf_rs_text(rs, server->pool->db->name);
+	pf_rs_text(rs, "none");
+	pf_rs_text(rs, server_state_name(server));
+	pf_rs_text(rs, addr);
+	pf_rs_int(rs, port);
+	pf_rs_text(rs, lhost);
+	pf_rs_int(rs, lport);
+	pf_rs_text(rs, when);
+	pf_rs_text(rs, req);
+	pf_rs_int(rs, 0);
+	pf_rs_int(rs, 0);
+	pf_rs_int(rs, server->close_needed);
+	pf_rs_printf(rs, "%p", (void *)server);
+	if (server->link)
+		pf_rs_printf(rs, "%p", (void *)server->link);
+	else
+		pf_rs_text(rs, "");
+	pf_rs_int(rs, server->backend_pid);
+	pf_rs_text(rs, "");
+	pf_rs_text(rs, appname ? appname : "");
+	pf_rs_int(rs, 0);
+	pf_rs_uint(rs, server->id);
+	if (sockets)
+		socket_buffer_cols(rs, &server->stream);
+}
+
+static void each_client_list(struct pf_rs *rs, bool sockets, bool only_active)
+{
+	struct stat_list *globals[] = { &pf_state.login_clients, &pf_state.cancel_clients };
+	struct list_head *pos, *tmp;
+	for (int i = 0; i < 2; i++) {
+		statlist_for_each_safe(pos, tmp, globals[i]) {
+			struct pf_client *client = container_of(pos, struct pf_client, node);
+			if (!only_active || client->stream.buf)
+				client_row(rs, client, sockets);
+		}
+	}
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		struct stat_list *lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+		for (int i = 0; i < 3; i++) {
+			statlist_for_each_safe(pos, tmp, lists[i]) {
+				struct pf_client *client = container_of(pos, struct pf_client, node);
+				if (!only_active || client->stream.buf)
+					client_row(rs, client, sockets);
+			}
+		}
+	}
+}
+
+static void each_server_list(struct pf_rs *rs, bool sockets, bool only_active)
+{
+	struct pf_pool *pool;
+	struct list_head *pos, *tmp;
+	for_each_pool(pool) {
+		struct stat_list *lists[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
+					      &pool->login_servers };
+		for (int i = 0; i < 4; i++) {
+			statlist_for_each_safe(pos, tmp, lists[i]) {
+				struct pf_server *server = container_of(pos, struct pf_server, node);
+				if (!only_active || server->stream.buf)
+					server_row(rs, server, sockets);
+			}
+		}
+	}
+}
+
+static void show_connections(struct pf_buf *out, bool clients, bool servers, bool sockets, bool only_active)
+{
+	struct pf_rs rs;
+	char types[sizeof(SOCKET_TYPES)];
+	snprintf(types, sizeof(types), "%s", SOCKET_TYPES);
+	types[sockets ? 28 : 21] = 0;
+	pf_rs_begin(&rs, out, types, socket_cols);
+	if (clients)
+		each_client_list(&rs, sockets, only_active);
+	if (servers)
+		each_server_list(&rs, sockets, only_active);
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_lists(struct pf_buf *out)
+{
+	int dbs = 0, users = 0, pools = 0, used_clients = 0, used_servers = 0;
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.databases) {
+		dbs++;
+	}
+	list_for_each_safe(pos, tmp, &pf_state.users) {
+		users++;
+	}
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		pools++;
+		used_clients += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
+				statlist_count(&pool->welcome_clients);
+		used_servers += pf_pool_server_count(pool);
+	}
+	struct pf_dns_stats dns;
+	pf_dns_get_stats(&dns);
+	struct pf_rs rs;
+	static const char *const cols[] = { "list", "items" };
+	pf_rs_begin(&rs, out, "si", cols);
+	const struct {
+		const char *name;
+		int value;
+	} rows[] = {
+		{ "databases", dbs },
+		{ "users", users },
+		{ "peers", 0 },
+		{ "pools", pools },
+		{ "peer_pools", 0 },
+		{ "free_clients", 0 },
+		{ "used_clients", used_clients },
+		{ "login_clients", statlist_count(&pf_state.login_clients) },
+		{ "free_servers", 0 },
+		{ "used_servers", used_servers },
+		{ "dns_names", dns.names },
+		{ "dns_zones", 0 },
+		{ "dns_queries", dns.queries },
+		{ "dns_pending", dns.pending },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, rows[i].name);
+		pf_rs_int(&rs, rows[i].value);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_mem(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "name", "size", "used", "free", "memtotal" };
+	pf_rs_begin(&rs, out, "siiii", cols);
+	int bufsize = pf_state.set->pkt_buf;
+	int used = pf_iobuf_used_count(), spare = pf_iobuf_free_count();
+	pf_rs_row(&rs);
+	pf_rs_text(&rs, "iobuf_cache");
+	pf_rs_int(&rs, bufsize);
+	pf_rs_int(&rs, used);
+	pf_rs_int(&rs, spare);
+	pf_rs_int(&rs, (int64_t)bufsize * (used + spare));
+	int clients = pf_client_total();
+	pf_rs_row(&rs);
+	pf_rs_text(&rs, "client_cache");
+	pf_rs_int(&rs, (int)sizeof(struct pf_client));
+	pf_rs_int(&rs, clients);
+	pf_rs_int(&rs, 0);
+	pf_rs_int(&rs, (int64_t)sizeof(struct pf_client) * clients);
+	pf_rs_row(&rs);
+	pf_rs_text(&rs, "param_values");
+	pf_rs_int(&rs, 0);
+	pf_rs_int(&rs, pf_interned_count());
+	pf_rs_int(&rs, 0);
+	pf_rs_int(&rs, 0);
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_state(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "key", "value" };
+	pf_rs_begin(&rs, out, "ss", cols);
+	const char *rows[][2] = {
+		{ "active", pf_state.shutting_down ? "no" : "yes" },
+		{ "paused", pf_state.paused ? "yes" : "no" },
+		{ "suspended", "no" },
+	};
+	for (int i = 0; i < 3; i++) {
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, rows[i][0]);
+		pf_rs_text(&rs, rows[i][1]);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void dns_host_row(void *arg, const char *host, usec_t ttl_left, const char *addrs)
+{
+	struct pf_rs *rs = arg;
+	pf_rs_row(rs);
+	pf_rs_text(rs, host);
+	pf_rs_int(rs, ttl_left / USEC_PER_SEC);
+	pf_rs_text(rs, addrs);
+}
+
+static void show_dns_hosts(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "hostname", "ttl", "addrs" };
+	pf_rs_begin(&rs, out, "sqs", cols);
+	pf_dns_foreach_host(dns_host_row, &rs);
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_empty(struct pf_buf *out, const char *types, const char *const *cols)
+{
+	struct pf_rs rs;
+	pf_rs_begin(&rs, out, types, cols);
+	pf_rs_end(&rs, "SHOW");
+}
+
+/* The eleven figures, in SHOW STATS order. */
+static void stats_values(uint64_t v[11], const struct pf_stats *s)
+{
+	uint64_t src[11] = { s->server_assignment_count, s->xact_count, s->query_count, s->bytes_received,
+			     s->bytes_sent, s->xact_time, s->query_time, s->wait_time, s->client_parse_count,
+			     s->server_parse_count, s->bind_count };
+	memcpy(v, src, sizeof(src));
+}
+
+static void avg_values(uint64_t v[11], const struct pf_stats_avg *a)
+{
+	uint64_t src[11] = { a->server_assignment_count, a->xact_count, a->query_count, a->bytes_received,
+			     a->bytes_sent, a->xact_time, a->query_time, a->wait_time, a->client_parse_count,
+			     a->server_parse_count, a->bind_count };
+	memcpy(v, src, sizeof(src));
+}
+
+static const char *const stat_names[] = { "server_assignment_count", "xact_count", "query_count", "bytes_received",
+					  "bytes_sent", "xact_time", "query_time", "wait_time",
+					  "client_parse_count", "server_parse_count", "bind_count" };
+
+static void show_stats(struct pf_buf *out, bool totals, bool averages)
+{
+	static const char *const stats_cols[] = {
+		"database", "total_server_assignment_count", "total_xact_count", "total_query_count", "total_received",
+		"total_sent", "total_xact_time", "total_query_time", "total_wait_time", "total_client_parse_count",
+		"total_server_parse_count", "total_bind_count", "avg_server_assignment_count", "avg_xact_count",
+		"avg_query_count", "avg_recv", "avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time",
+		"avg_client_parse_count", "avg_server_parse_count", "avg_bind_count"
+	};
+	static const char *const totals_cols[] = { "database", "server_assignment_count", "xact_count", "query_count",
+						   "bytes_received", "bytes_sent", "xact_time", "query_time",
+						   "wait_time", "client_parse_count", "server_parse_count", "bind_count" };
+	static const char *const averages_cols[] = { "database", "server_assignment_count", "xact_count",
+						     "query_count", "bytes_received", "bytes_sent", "xact_time",
+						     "query_time", "wait_time", "avg_client_parse_count",
+						     "avg_server_parse_count", "avg_bind_count" };
+	struct pf_rs rs;
+	if (totals && averages)
+		pf_rs_begin(&rs, out, "sNNNNNNNNNNNNNNNNNNNNNN", stats_cols);
+	else
+		pf_rs_begin(&rs, out, "sNNNNNNNNNNN", totals ? totals_cols : averages_cols);
+	struct pf_database *db;
+	for_each_db(db) {
+		uint64_t t[11], a[11];
+		stats_values(t, &db->stats);
+		avg_values(a, &db->stats_avg);
+		pf_rs_row(&rs);
+		pf_rs_text(&rs, db->name);
+		for (int i = 0; totals && i < 11; i++)
+			pf_rs_uint(&rs, t[i]);
+		for (int i = 0; averages && i < 11; i++)
+			pf_rs_uint(&rs, a[i]);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void show_totals(struct pf_buf *out)
+{
+	struct pf_stats total = { 0 };
+	struct pf_stats_avg avg = { 0 };
+	struct pf_database *db;
+	for_each_db(db) {
+		pf_stats_add(&total, &db->stats);
+		uint64_t *dst = (uint64_t *)&avg;
+		const uint64_t *src = (const uint64_t *)&db->stats_avg;
+		for (size_t i = 0; i < sizeof(avg) / sizeof(uint64_t); i++)
+			dst[i] += src[i];
+	}
+	uint64_t t[11], a[11];
+	stats_values(t, &total);
+	avg_values(a, &avg);
+	struct pf_rs rs;
+	static const char *const cols[] = { "name", "value" };
+	pf_rs_begin(&rs, out, "sN", cols);
+	for (int i = 0; i < 11; i++) {
+		pf_rs_row(&rs);
+		pf_rs_printf(&rs, "total_%s", stat_names[i]);
+		pf_rs_uint(&rs, t[i]);
+	}
+	for (int i = 0; i < 11; i++) {
+		pf_rs_row(&rs);
+		pf_rs_printf(&rs, "avg_%s", stat_names[i]);
+		pf_rs_uint(&rs, a[i]);
+	}
+	pf_rs_end(&rs, "SHOW");
+}
+
+bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, struct pf_buf *out)
+{
+	static const char *const peers_cols[] = { "peer_id", "host", "port", "pool_size" };
+	static const char *const peer_pools_cols[] = { "peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req",
+						       "sv_active_cancel", "sv_login" };
+	static const char *const zones_cols[] = { "zonename", "serial", "count" };
+	if (strcasecmp(what, "HELP") == 0)
+		show_help(out);
+	else if (strcasecmp(what, "VERSION") == 0)
+		show_version(out);
+	else if (strcasecmp(what, "CONFIG") == 0)
+		show_config(out);
+	else if (strcasecmp(what, "DATABASES") == 0)
+		show_databases(out);
+	else if (strcasecmp(what, "POOLS") == 0)
+		show_pools(out);
+	else if (strcasecmp(what, "USERS") == 0)
+		show_users(out);
+	else if (strcasecmp(what, "CLIENTS") == 0)
+		show_connections(out, true, false, false, false);
+	else if (strcasecmp(what, "SERVERS") == 0)
+		show_connections(out, false, true, false, false);
+	else if (strcasecmp(what, "SOCKETS") == 0)
+		show_connections(out, true, true, true, false);
+	else if (strcasecmp(what, "ACTIVE_SOCKETS") == 0)
+		show_connections(out, true, true, true, true);
+	else if (strcasecmp(what, "LISTS") == 0)
+		show_lists(out);
+	else if (strcasecmp(what, "MEM") == 0)
+		show_mem(out);
+	else if (strcasecmp(what, "STATE") == 0)
+		show_state(out);
+	else if (strcasecmp(what, "DNS_HOSTS") == 0)
+		show_dns_hosts(out);
+	else if (strcasecmp(what, "DNS_ZONES") == 0)
+		show_empty(out, "sqi", zones_cols);
+	else if (strcasecmp(what, "PEERS") == 0)
+		show_empty(out, "isii", peers_cols);
+	else if (strcasecmp(what, "PEER_POOLS") == 0)
+		show_empty(out, "iiiii", peer_pools_cols);
+	else if (strcasecmp(what, "STATS") == 0)
+		show_stats(out, true, true);
+	else if (strcasecmp(what, "STATS_TOTALS") == 0)
+		show_stats(out, true, false);
+	else if (strcasecmp(what, "STATS_AVERAGES") == 0)
+		show_stats(out, false, true);
+	else if (strcasecmp(what, "TOTALS") == 0)
+		show_totals(out);
+	else if (strcasecmp(what, "FDS") == 0)
+		pf_build_error(out, "ERROR", "0A000",
+			       "SHOW FDS is not supported: pgfjord follows PgBouncer 1.26, which removed it with online restart",
+			       NULL, NULL);
+	else
+		return false;
+	(void)client;
+	(void)arg;
+	return true;
+}

@@ -1,0 +1,131 @@
+/* control.c - the effects of PAUSE, RESUME, KILL, RECONNECT on connections. */
+#include "session/control.h"
+
+#include "session/client.h"
+#include "session/link.h"
+#include "session/server.h"
+
+#define for_each_pool(pool)                                                                          \
+	for (struct list_head *pos_ = pf_state.pools.next, *tmp_ = pos_->next; pos_ != &pf_state.pools; \
+	     pos_ = tmp_, tmp_ = pos_->next)                                                               \
+		if (((pool) = container_of(pos_, struct pf_pool, node)), 1)
+
+static bool pool_matches(const struct pf_pool *pool, const struct pf_database *db)
+{
+	return db ? pool->db == db : !pool->db->is_admin;
+}
+
+static void close_servers(struct stat_list *list, const char *reason)
+{
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, list) {
+		pf_server_close(container_of(pos, struct pf_server, node), reason);
+	}
+}
+
+void pf_control_pause(struct pf_database *db)
+{
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (pool_matches(pool, db))
+			close_servers(&pool->idle_servers, "pause mode");
+	}
+}
+
+void pf_control_resume(struct pf_database *db)
+{
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (!pool_matches(pool, db))
+			continue;
+		/* Waiting clients get idle servers first, then new ones are opened. */
+		struct list_head *item;
+		while (statlist_count(&pool->waiting_clients) && (item = statlist_last(&pool->idle_servers)))
+			pf_link_server_ready(container_of(item, struct pf_server, node));
+		pf_link_maybe_launch(pool);
+	}
+}
+
+int pf_control_busy_servers(struct pf_database *db)
+{
+	int n = 0;
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (pool_matches(pool, db))
+			n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers) +
+			     statlist_count(&pool->login_servers);
+	}
+	return n;
+}
+
+void pf_control_kill(struct pf_database *db, const char *reason)
+{
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (!pool_matches(pool, db))
+			continue;
+		struct stat_list *clients[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+		for (int i = 0; i < 3; i++) {
+			struct list_head *pos, *tmp;
+			statlist_for_each_safe(pos, tmp, clients[i]) {
+				pf_client_disconnect(container_of(pos, struct pf_client, node), "08P01", "%s", reason);
+			}
+		}
+		struct stat_list *servers[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
+						&pool->login_servers };
+		for (int i = 0; i < 4; i++)
+			close_servers(servers[i], reason);
+	}
+}
+
+void pf_control_reconnect(struct pf_database *db)
+{
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (!pool_matches(pool, db))
+			continue;
+		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
+		for (int i = 0; i < 3; i++) {
+			struct list_head *pos, *tmp;
+			statlist_for_each_safe(pos, tmp, servers[i]) {
+				container_of(pos, struct pf_server, node)->close_needed = true;
+			}
+		}
+		close_servers(&pool->idle_servers, "database configuration changed");
+	}
+}
+
+int pf_control_close_needed(struct pf_database *db)
+{
+	int n = 0;
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		if (!pool_matches(pool, db))
+			continue;
+		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
+		for (int i = 0; i < 3; i++) {
+			struct list_head *pos, *tmp;
+			statlist_for_each_safe(pos, tmp, servers[i]) {
+				n += container_of(pos, struct pf_server, node)->close_needed;
+			}
+		}
+	}
+	return n;
+}
+
+struct pf_client *pf_control_find_client(uint64_t id)
+{
+	struct pf_pool *pool;
+	for_each_pool(pool) {
+		struct stat_list *clients[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+		for (int i = 0; i < 3; i++) {
+			struct list_head *pos, *tmp;
+			statlist_for_each_safe(pos, tmp, clients[i]) {
+				struct pf_client *client = container_of(pos, struct pf_client, node);
+				if (client->id == id)
+					return client;
+			}
+		}
+	}
+	return NULL;
+}
