@@ -52,6 +52,8 @@ struct pf_database {
 	bool is_admin;              /* the console: "pgbouncer" (or "pgfjord") */
 	bool paused;                /* PAUSE db: no server is handed out */
 	bool disabled;              /* DISABLE db: new logins are refused */
+	bool removed;               /* gone from the config at RELOAD: kept only for its clients */
+	uint32_t generation;        /* bumped when RELOAD points the database elsewhere */
 	uint64_t last_used_usec;    /* for autodb_idle_timeout later */
 	struct list_head pools;     /* pf_pool.db_node */
 	struct pf_stats stats;      /* totals since start */

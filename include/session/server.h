@@ -51,6 +51,7 @@ struct pf_server {
 	enum pf_server_after after_internal;
 	bool release_on_flush;          /* ReadyForQuery forwarded: release once the client has it */
 	bool close_needed;              /* RECONNECT or a config change: close instead of reuse */
+	uint32_t db_generation;         /* the database's generation when this server connected */
 	uint64_t query_start_usec;      /* for SHOW STATS query_time / xact_time */
 	uint64_t xact_start_usec;
 	uint64_t connect_usec;

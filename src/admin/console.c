@@ -169,8 +169,11 @@ static void cmd_set(char *args, struct pf_buf *out)
 	command_error(out, "F0000", msg);
 }
 
-/* Control commands; false when the word is not one of them. */
-static bool run_control(struct pf_client *client, int argc, char **argv, char *rest, struct pf_buf *out)
+/* What a control command did: answered (ReadyForQuery still to add), answered later, or unknown. */
+enum control_result { CTL_DONE, CTL_DEFERRED, CTL_SENT, CTL_UNKNOWN };
+
+/* Control commands. */
+static enum control_result run_control(struct pf_client *client, int argc, char **argv, char *rest, struct pf_buf *out)
 {
 	const char *cmd = argv[0];
 	struct pf_database *db = NULL;
@@ -179,7 +182,7 @@ static bool run_control(struct pf_client *client, int argc, char **argv, char *r
 			 strcasecmp(cmd, "WAIT_CLOSE") == 0 || strcasecmp(cmd, "DISABLE") == 0 ||
 			 strcasecmp(cmd, "ENABLE") == 0)) {
 		if (!(db = named_db(argv[1], out)))
-			return true;
+			return CTL_DONE;
 	}
 	if (strcasecmp(cmd, "RELOAD") == 0) {
 		char err[1024];
@@ -199,7 +202,7 @@ static bool run_control(struct pf_client *client, int argc, char **argv, char *r
 		if (pf_control_busy_servers(db) == 0 || !add_pending(client, PENDING_PAUSE, db))
 			command_ok(out, "PAUSE");
 		else
-			return true; /* answered by check_pending() */
+			return CTL_DEFERRED; /* answered by check_pending() */
 	} else if (strcasecmp(cmd, "RESUME") == 0) {
 		if (db)
 			db->paused = false;
@@ -211,18 +214,23 @@ static bool run_control(struct pf_client *client, int argc, char **argv, char *r
 	} else if (strcasecmp(cmd, "DISABLE") == 0 || strcasecmp(cmd, "ENABLE") == 0) {
 		if (!db) {
 			command_error(out, "08P01", "a database name is required");
-			return true;
+			return CTL_DONE;
 		}
 		db->disabled = strcasecmp(cmd, "DISABLE") == 0;
 		command_ok(out, db->disabled ? "DISABLE" : "ENABLE");
 	} else if (strcasecmp(cmd, "KILL") == 0) {
+		/* As PgBouncer: new clients of a killed database wait until RESUME. */
+		if (db)
+			db->paused = true;
+		else
+			pf_state.paused = true;
 		pf_control_kill(db, "database removed");
 		command_ok(out, "KILL");
 	} else if (strcasecmp(cmd, "KILL_CLIENT") == 0) {
 		struct pf_client *victim = argc > 1 ? pf_control_find_client(strtoull(argv[1], NULL, 10)) : NULL;
 		if (!victim || victim == client) {
 			command_error(out, "08P01", "client not found");
-			return true;
+			return CTL_DONE;
 		}
 		pf_client_disconnect(victim, "08P01", "client killed by the admin console (KILL_CLIENT)");
 		command_ok(out, "KILL_CLIENT");
@@ -233,7 +241,7 @@ static bool run_control(struct pf_client *client, int argc, char **argv, char *r
 		if (pf_control_close_needed(db) == 0 || !add_pending(client, PENDING_WAIT_CLOSE, db))
 			command_ok(out, "WAIT_CLOSE");
 		else
-			return true;
+			return CTL_DEFERRED;
 	} else if (strcasecmp(cmd, "SUSPEND") == 0) {
 		command_error(out, "0A000", "SUSPEND is not supported: pgfjord follows PgBouncer 1.26, which removed it with online restart");
 	} else if (strcasecmp(cmd, "SHUTDOWN") == 0) {
@@ -244,7 +252,7 @@ static bool run_control(struct pf_client *client, int argc, char **argv, char *r
 			mode = 2;
 		else if (argc > 1) {
 			command_error(out, "08P01", "SHUTDOWN takes WAIT_FOR_SERVERS or WAIT_FOR_CLIENTS");
-			return true;
+			return CTL_DONE;
 		}
 		command_ok(out, "SHUTDOWN");
 		pf_build_rfq(out, 'I');
@@ -252,14 +260,13 @@ static bool run_control(struct pf_client *client, int argc, char **argv, char *r
 		pf_buf_init(out);
 		if (pf_state.shutdown_hook)
 			pf_state.shutdown_hook(mode);
-		return true;
+		return CTL_SENT;
 	} else if (strcasecmp(cmd, "SET") == 0) {
 		cmd_set(rest, out);
 	} else {
-		return false;
+		return CTL_UNKNOWN;
 	}
-	pf_build_rfq(out, 'I');
-	return true;
+	return CTL_DONE;
 }
 
 void pf_admin_run(struct pf_client *client, const char *sql, struct pf_buf *out)
@@ -294,11 +301,19 @@ void pf_admin_run(struct pf_client *client, const char *sql, struct pf_buf *out)
 	size_t rl = strlen(rest);
 	while (rl && (isspace((unsigned char)rest[rl - 1]) || rest[rl - 1] == ';'))
 		rest[--rl] = 0;
-	if (!run_control(client, argc, words, rest, out)) {
+	switch (run_control(client, argc, words, rest, out)) {
+	case CTL_UNKNOWN: {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "invalid command '%.200s', use SHOW HELP;", sql);
 		command_error(out, "08P01", msg);
+	}
+		/* fall through */
+	case CTL_DONE:
 		pf_build_rfq(out, 'I');
+		break;
+	case CTL_DEFERRED:
+	case CTL_SENT:
+		break;
 	}
 done:
 	free(line);
@@ -326,6 +341,9 @@ static int admin_packet(void *client_arg, const void *pkt_arg)
 			return PKT_CLOSED;
 		}
 		log_debug("admin command: %s", sql);
+		/* Console commands count in the console database's totals, as COMPAT.md asks. */
+		client->db->stats.query_count++;
+		client->db->stats.xact_count++;
 		pf_admin_run(client, sql, &out);
 		if (!out.len) {
 			/* Answered later (PAUSE, WAIT_CLOSE): hold the client's next messages. */

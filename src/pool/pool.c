@@ -60,6 +60,11 @@ bool pf_is_admin_dbname(const char *name)
 
 void pf_pool_create_configured(void)
 {
+	/* Users of auth_file and [users] exist from the start, as in PgBouncer (SHOW USERS). */
+	for (size_t i = 0; pf_state.userlist && i < pf_state.userlist->n; i++)
+		pf_user_find(pf_state.userlist->entries[i].name);
+	for (size_t i = 0; i < pf_state.conf->n_users; i++)
+		pf_user_find_or_make(pf_state.conf->users[i].name);
 	for (size_t i = 0; i < pf_state.conf->n_dbs; i++) {
 		const char *name = pf_state.conf->dbs[i].name;
 		if (strcmp(name, "*") != 0)
@@ -132,10 +137,36 @@ static char *first_host(const char *hosts)
 	return pf_xstrndup(hosts, n);
 }
 
-static struct pf_database *database_new(const char *name, const struct pf_db_conf *dc, bool is_auto)
+static struct pf_user *forced_user_new(const struct pf_db_conf *dc)
 {
-	struct pf_database *db = pf_xcalloc(1, sizeof(*db));
-	db->name = pf_xstrdup(name);
+	/* A forced user logs in with the connect string's password, else auth_file's. */
+	struct pf_user *forced = pf_xcalloc(1, sizeof(*forced));
+	forced->name = pf_xstrdup(dc->user);
+	const char *secret = dc->password;
+	if (!secret && pf_state.userlist)
+		secret = pf_userlist_find(pf_state.userlist, dc->user);
+	forced->secret = secret ? pf_xstrdup(secret) : NULL;
+	forced->pool_size = -1;
+	forced->pool_mode = POOL_MODE_UNSET;
+	list_init(&forced->node);
+	return forced;
+}
+
+static void forced_user_free(struct pf_user *user)
+{
+	free(user->name);
+	free(user->secret);
+	free(user->plain_verifier);
+	free(user);
+}
+
+/* Forced users replaced by RELOAD stay alive while old pools point at them; freed at exit. */
+static struct pf_user **retired_users;
+static size_t n_retired_users;
+
+/* The settings a [databases] entry gives (all but the name and the object's lists). */
+static void database_apply(struct pf_database *db, const char *name, const struct pf_db_conf *dc)
+{
 	db->dbname = pf_xstrdup(dc->dbname ? dc->dbname : name);
 	db->host = first_host(dc->host);
 	db->port = dc->port > 0 ? dc->port : 5432;
@@ -143,29 +174,72 @@ static struct pf_database *database_new(const char *name, const struct pf_db_con
 	db->pool_size = dc->pool_size;
 	db->min_pool_size = dc->min_pool_size;
 	db->pool_mode = dc->pool_mode;
-	db->is_auto = is_auto;
-	if (dc->user) {
-		/* A forced user logs in with the connect string's password, else auth_file's. */
-		struct pf_user *forced = pf_xcalloc(1, sizeof(*forced));
-		forced->name = pf_xstrdup(dc->user);
-		const char *secret = dc->password;
-		if (!secret && pf_state.userlist)
-			secret = pf_userlist_find(pf_state.userlist, dc->user);
-		forced->secret = secret ? pf_xstrdup(secret) : NULL;
-		forced->pool_size = -1;
-		forced->pool_mode = POOL_MODE_UNSET;
-		list_init(&forced->node);
-		db->forced_user = forced;
-	}
 	add_startup_param(db, "client_encoding", dc->client_encoding);
 	add_startup_param(db, "datestyle", dc->datestyle);
 	add_startup_param(db, "timezone", dc->timezone);
 	add_startup_param(db, "application_name", dc->application_name);
+}
+
+static void database_clear(struct pf_database *db)
+{
+	free(db->dbname);
+	free(db->host);
+	free(db->password);
+	for (int i = 0; i < db->n_startup; i++) {
+		free(db->startup_names[i]);
+		free(db->startup_values[i]);
+	}
+	db->n_startup = 0;
+	db->dbname = db->host = db->password = NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static struct pf_database *database_new(const char *name, const struct pf_db_conf *dc, bool is_auto)
+{
+	struct pf_database *db = pf_xcalloc(1, sizeof(*db));
+	db->name = pf_xstrdup(name);
+	db->is_auto = is_auto;
+	database_apply(db, name, dc);
+	if (dc->user)
+		db->forced_user = forced_user_new(dc);
 	list_init(&db->pools);
 	list_add_tail(&pf_state.databases, &db->node);
 	if (is_auto)
 		log_info("registered new auto-database: db=%s", name);
 	return db;
+}
+
+/*
+ * RELOAD for one database: new settings apply to what is decided from now on. When the
+ * server it points at changed, the generation moves on and servers of the old one are
+ * closed as they come free, never in the middle of a transaction.
+ */
+static void database_reload(struct pf_database *db, const struct pf_db_conf *dc)
+{
+	const char *new_dbname = dc->dbname ? dc->dbname : db->name;
+	char *new_host = first_host(dc->host);
+	int new_port = dc->port > 0 ? dc->port : 5432;
+	bool moved = !same_str(db->dbname, new_dbname) || !same_str(db->host, new_host) || db->port != new_port ||
+		     !same_str(db->password, dc->password) ||
+		     !same_str(db->forced_user ? db->forced_user->name : NULL, dc->user);
+	free(new_host);
+	database_clear(db);
+	database_apply(db, db->name, dc);
+	if (!moved)
+		return;
+	db->generation++;
+	log_info("RELOAD: database %s changed: its servers are replaced as they come free", db->name);
+	if (db->forced_user) {
+		retired_users = pf_xrealloc(retired_users, sizeof(*retired_users) * (n_retired_users + 1));
+		retired_users[n_retired_users++] = db->forced_user;
+		db->forced_user = NULL;
+	}
+	if (dc->user)
+		db->forced_user = forced_user_new(dc);
 }
 
 static void pool_free(struct pf_pool *pool);
@@ -178,19 +252,9 @@ static void database_free(struct pf_database *db)
 	}
 	list_del(&db->node);
 	free(db->name);
-	free(db->dbname);
-	free(db->host);
-	free(db->password);
-	for (int i = 0; i < db->n_startup; i++) {
-		free(db->startup_names[i]);
-		free(db->startup_values[i]);
-	}
-	if (db->forced_user) {
-		free(db->forced_user->name);
-		free(db->forced_user->secret);
-		free(db->forced_user->plain_verifier);
-		free(db->forced_user);
-	}
+	database_clear(db);
+	if (db->forced_user)
+		forced_user_free(db->forced_user);
 	free(db);
 }
 
@@ -201,7 +265,7 @@ struct pf_database *pf_database_find(const char *name)
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.databases) {
 		struct pf_database *db = container_of(pos, struct pf_database, node);
-		if (strcmp(db->name, name) == 0)
+		if (!db->removed && strcmp(db->name, name) == 0)
 			return db;
 	}
 	const struct pf_db_conf *dc = pf_conf_find_db(pf_state.conf, name);
@@ -275,6 +339,11 @@ void pf_pool_state_free(void)
 	list_for_each_safe(pos, tmp, &pf_state.users) {
 		user_free(container_of(pos, struct pf_user, node));
 	}
+	for (size_t i = 0; i < n_retired_users; i++)
+		forced_user_free(retired_users[i]);
+	free(retired_users);
+	retired_users = NULL;
+	n_retired_users = 0;
 }
 
 int pf_pool_mode(const struct pf_pool *pool)
@@ -353,6 +422,21 @@ void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlis
 	pf_state.conf = conf;
 	pf_state.set = &conf->set;
 	pf_state.userlist = userlist;
+	/* Databases already in use follow their entry; a removed entry takes no new logins. */
+	struct list_head *dpos, *dtmp;
+	list_for_each_safe(dpos, dtmp, &pf_state.databases) {
+		struct pf_database *db = container_of(dpos, struct pf_database, node);
+		if (db->is_admin || db->removed)
+			continue;
+		const struct pf_db_conf *dc = pf_conf_find_db(conf, db->is_auto ? "*" : db->name);
+		if (!dc) {
+			db->removed = true;
+			db->generation++;
+			log_info("RELOAD: database %s removed", db->name);
+			continue;
+		}
+		database_reload(db, dc);
+	}
 	pf_pool_create_configured();
 	/* Users keep their objects (pools point at them); their secrets follow auth_file. */
 	struct list_head *pos, *tmp;

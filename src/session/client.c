@@ -220,6 +220,11 @@ void pf_client_finish_login(struct pf_client *client)
 	}
 	assign_cancel_key(client);
 	pf_build_backend_key(&b, client->cancel_pid, client->cancel_key);
+	if (pool->db->is_admin) {
+		/* As PgBouncer: a console login counts as a transaction and a query. */
+		pool->db->stats.xact_count++;
+		pool->db->stats.query_count++;
+	}
 	pf_build_rfq(&b, 'I');
 	bool ok = pf_stream_write(&client->stream, b.data, b.len);
 	pf_buf_free(&b);

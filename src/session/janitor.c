@@ -45,6 +45,10 @@ static void close_expired_servers(struct pf_pool *pool, uint64_t now)
 	struct list_head *pos, *tmp;
 	statlist_for_each_safe(pos, tmp, &pool->idle_servers) {
 		struct pf_server *server = container_of(pos, struct pf_server, node);
+		if (server->db_generation != pool->db->generation || server->close_needed) {
+			pf_server_close(server, "database configuration changed");
+			continue;
+		}
 		if (set->server_lifetime > 0 && now - server->connect_usec > (uint64_t)set->server_lifetime) {
 			pf_server_close(server, "server lifetime over");
 			continue;

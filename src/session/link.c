@@ -167,7 +167,7 @@ void pf_link_server_ready(struct pf_server *server)
 		pf_server_close(server, "pause mode");
 		return;
 	}
-	if (server->close_needed) {
+	if (server->close_needed || server->db_generation != pool->db->generation) {
 		pf_server_close(server, "database configuration changed");
 		return;
 	}

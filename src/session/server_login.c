@@ -162,6 +162,7 @@ void pf_server_launch(struct pf_pool *pool)
 	struct pf_server *server = pf_xcalloc(1, sizeof(*server));
 	server->id = pf_state.next_conn_id++;
 	server->pool = pool;
+	server->db_generation = pool->db->generation;
 	server->connect_usec = pf_usec_now();
 	server->tx_status = 'I';
 	server->stream.fd = -1;
