@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/options.h"
 #include "config/userlist.h"
 #include "net/sock.h"
 #include "util/buf.h"
@@ -395,6 +396,28 @@ void pf_state_sock_opts(struct pf_sock_opts *o)
 	o->socket_buffer = set->tcp_socket_buffer;
 }
 
+/* Keys that need a restart keep their running values; a change in the file is only logged. */
+static void keep_restart_only_keys(struct pf_settings *new_set, const struct pf_settings *running)
+{
+	size_t n;
+	const struct pf_option *opts = pf_options_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		const struct pf_option *opt = &opts[i];
+		if ((opt->flags & (OPT_RELOAD | OPT_ALIAS)) || strcmp(opt->name, "conffile") == 0)
+			continue;
+		char *was = pf_option_value_text(running, opt);
+		char *now = pf_option_value_text(new_set, opt);
+		if (!same_str(was, now)) {
+			char err[256];
+			log_warning("RELOAD: %s changed from '%s' to '%s' in the file; it needs a restart, keeping '%s'",
+				    opt->name, was ? was : "", now ? now : "", was ? was : "");
+			pf_option_set(new_set, opt->name, was ? was : "", err, sizeof(err));
+		}
+		free(was);
+		free(now);
+	}
+}
+
 int pf_reload(char *err, size_t errlen)
 {
 	struct pf_conf *conf = pf_conf_load(pf_state.set->conffile, err, errlen);
@@ -408,6 +431,7 @@ int pf_reload(char *err, size_t errlen)
 			return -1;
 		}
 	}
+	keep_restart_only_keys(&conf->set, pf_state.set);
 	struct pf_conf *old_conf = pf_state.conf;
 	struct pf_userlist *old_userlist = pf_state.userlist;
 	pf_pool_state_swap_config(conf, userlist);

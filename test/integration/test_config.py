@@ -255,3 +255,19 @@ def test_server_over_unix_socket(pg, pgfjord):
     with p.connect(user=TRUST_USER) as c:
         # a Unix-socket backend has no client address
         assert c.execute("select client_addr is null from pg_stat_activity where pid = pg_backend_pid()").fetchone()[0]
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 reloads without saying that a restart-only key changed")
+def test_reload_keeps_restart_only_keys(pg, pgfjord):
+    p = pgfjord({"auth_type": "trust", "pkt_buf": 4096}, {"app": pg.connstr("app")}, {TRUST_USER: ""})
+    p.settings["pkt_buf"] = 8192  # needs a restart
+    p.settings["default_pool_size"] = 7  # reloadable
+    p.write_config()
+    p.reload()
+    deadline = time.monotonic() + 10
+    while "pkt_buf changed" not in p.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "pkt_buf changed from '4096' to '8192' in the file; it needs a restart" in p.log()
+    with p.connect(user=TRUST_USER) as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+    assert p.alive()
