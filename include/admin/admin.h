@@ -24,5 +24,7 @@ bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, 
 /* stats.c: recompute the averages every stats_period and write the log_stats line. */
 void pf_admin_stats_start(void);
 void pf_admin_stats_stop(void);
+/* stats_period changed. */
+void pf_admin_stats_restart(void);
 
 #endif

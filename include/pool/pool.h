@@ -108,6 +108,7 @@ struct pf_state {
 	struct pf_database *admin_db;     /* the console's virtual database */
 	/* Hooks the upper layers register, so lower ones can reach them. */
 	void (*shutdown_hook)(int mode);  /* main: SHUTDOWN from the console */
+	void (*settings_hook)(void);      /* main: settings changed by RELOAD or SET: re-apply them */
 	/* admin: a console client's message (struct pf_client *, const struct pf_pkt *) */
 	int (*admin_packet)(void *client, const void *pkt);
 };

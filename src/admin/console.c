@@ -161,6 +161,8 @@ static void cmd_set(char *args, struct pf_buf *out)
 		snprintf(err, sizeof(err), "parameter %s cannot be changed at run time: edit the config file and restart", key);
 	} else if (pf_option_set(pf_state.set, key, value, err, sizeof(err)) == 0) {
 		log_info("SET %s = %s", key, value);
+		if (pf_state.settings_hook)
+			pf_state.settings_hook();
 		command_ok(out, "SET");
 		return;
 	}

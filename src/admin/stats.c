@@ -41,6 +41,12 @@ void pf_admin_stats_start(void)
 	event_add(stats_timer, &tv);
 }
 
+void pf_admin_stats_restart(void)
+{
+	pf_admin_stats_stop();
+	pf_admin_stats_start();
+}
+
 void pf_admin_stats_stop(void)
 {
 	if (stats_timer)

@@ -216,14 +216,28 @@ static void start_shutdown(int mode)
 	on_shutdown_check(-1, 0, NULL);
 }
 
+static const struct pf_args *run_args;
+
+/* RELOAD or SET changed settings: apply those that were read once at start-up. */
+static void apply_settings(void)
+{
+	const struct pf_settings *set = pf_state.set;
+	int verbose = run_args->verbose > set->verbose ? run_args->verbose : set->verbose;
+	pf_log_setup(verbose, run_args->quiet || run_args->daemon, set->logfile, set->syslog, set->syslog_ident,
+		     set->syslog_facility);
+	pf_dns_set_ttls(set->dns_max_ttl, set->dns_nxdomain_ttl);
+	pf_admin_stats_restart();
+}
+
 /* SIGHUP: RELOAD. A broken file keeps the running config (the reason is logged). */
 static void reload_config(void)
 {
 	char err[1024];
 	log_info("got SIGHUP: reloading %s", pf_state.set->conffile);
-	if (pf_reload(err, sizeof(err)) < 0)
+	if (pf_reload(err, sizeof(err)) < 0) {
 		log_error("RELOAD failed, keeping the running config: %s", err);
-	pf_log_reopen();
+		pf_log_reopen();
+	}
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -358,6 +372,8 @@ int pf_process_run(const struct pf_args *args)
 	}
 	pf_janitor_start();
 	pf_state.shutdown_hook = start_shutdown;
+	run_args = args;
+	pf_state.settings_hook = apply_settings;
 	pf_admin_init();
 	log_info("process up: %s, libevent %s (%s), %s", "pgfjord " PACKAGE_VERSION, event_get_version(),
 		 event_base_get_method(base), OpenSSL_version(OPENSSL_VERSION));

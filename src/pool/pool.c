@@ -438,6 +438,8 @@ int pf_reload(char *err, size_t errlen)
 	pf_userlist_free(old_userlist);
 	pf_conf_free(old_conf);
 	log_info("RELOAD: configuration reloaded from %s", conf->set.conffile);
+	if (pf_state.settings_hook)
+		pf_state.settings_hook();
 	return 0;
 }
 
