@@ -115,6 +115,12 @@ struct pf_state {
 
 extern struct pf_state pf_state;
 
+/* Every pool; the body may close connections of the pool (not free the pool). */
+#define pf_for_each_pool(pool)                                                                        \
+	for (struct list_head *pos_ = pf_state.pools.next, *tmp_ = pos_->next; pos_ != &pf_state.pools; \
+	     pos_ = tmp_, tmp_ = pos_->next)                                                               \
+		if (((pool) = container_of(pos_, struct pf_pool, node)), 1)
+
 void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
 void pf_pool_state_free(void);
 /* RELOAD: read the config file and auth_file again; -1 (reason in err) keeps the running ones. */

@@ -46,11 +46,6 @@ static void wall_text(uint64_t mono_usec, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-#define for_each_pool(pool)                                                                          \
-	for (struct list_head *pos_ = pf_state.pools.next, *tmp_ = pos_->next; pos_ != &pf_state.pools; \
-	     pos_ = tmp_, tmp_ = pos_->next)                                                               \
-		if (((pool) = container_of(pos_, struct pf_pool, node)), 1)
-
 #define for_each_db(db)                                                                                      \
 	for (struct list_head *dpos_ = pf_state.databases.next, *dtmp_ = dpos_->next; dpos_ != &pf_state.databases; \
 	     dpos_ = dtmp_, dtmp_ = dpos_->next)                                                                   \
@@ -120,7 +115,7 @@ static int db_server_count(struct pf_database *db)
 {
 	int n = 0;
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (pool->db == db)
 			n += pf_pool_server_count(pool);
 	}
@@ -131,7 +126,7 @@ static int db_client_count(struct pf_database *db)
 {
 	int n = 0;
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (pool->db == db)
 			n += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
 			     statlist_count(&pool->welcome_clients);
@@ -190,7 +185,7 @@ static void show_pools(struct pf_buf *out)
 					    "pool_mode", "load_balance_hosts" };
 	pf_rs_begin(&rs, out, "ssiiiiiiiiiiiiiss", cols);
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		uint64_t wait = oldest_wait(pool);
 		pf_rs_row(&rs);
 		pf_rs_text(&rs, pool->db->name);
@@ -226,7 +221,7 @@ static void show_users(struct pf_buf *out)
 		struct pf_user *user = container_of(pos, struct pf_user, node);
 		int servers = 0, clients = 0;
 		struct pf_pool *pool;
-		for_each_pool(pool) {
+		pf_for_each_pool(pool) {
 			if (pool->user != user)
 				continue;
 			servers += pf_pool_server_count(pool);
@@ -419,7 +414,7 @@ static void each_client_list(struct pf_rs *rs, bool sockets, bool only_active)
 		}
 	}
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		struct stat_list *lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
 		for (int i = 0; i < 3; i++) {
 			statlist_for_each_safe(pos, tmp, lists[i]) {
@@ -435,7 +430,7 @@ static void each_server_list(struct pf_rs *rs, bool sockets, bool only_active)
 {
 	struct pf_pool *pool;
 	struct list_head *pos, *tmp;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		struct stat_list *lists[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
 					      &pool->login_servers };
 		for (int i = 0; i < 4; i++) {
@@ -473,7 +468,7 @@ static void show_lists(struct pf_buf *out)
 		users++;
 	}
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		pools++;
 		used_clients += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
 				statlist_count(&pool->welcome_clients);

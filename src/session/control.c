@@ -5,11 +5,6 @@
 #include "session/link.h"
 #include "session/server.h"
 
-#define for_each_pool(pool)                                                                          \
-	for (struct list_head *pos_ = pf_state.pools.next, *tmp_ = pos_->next; pos_ != &pf_state.pools; \
-	     pos_ = tmp_, tmp_ = pos_->next)                                                               \
-		if (((pool) = container_of(pos_, struct pf_pool, node)), 1)
-
 static bool pool_matches(const struct pf_pool *pool, const struct pf_database *db)
 {
 	return db ? pool->db == db : !pool->db->is_admin;
@@ -26,7 +21,7 @@ static void close_servers(struct stat_list *list, const char *reason)
 void pf_control_pause(struct pf_database *db)
 {
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (pool_matches(pool, db))
 			close_servers(&pool->idle_servers, "pause mode");
 	}
@@ -35,7 +30,7 @@ void pf_control_pause(struct pf_database *db)
 void pf_control_resume(struct pf_database *db)
 {
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
 		/* Waiting clients get idle servers first, then new ones are opened. */
@@ -50,7 +45,7 @@ int pf_control_busy_servers(struct pf_database *db)
 {
 	int n = 0;
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (pool_matches(pool, db))
 			n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers) +
 			     statlist_count(&pool->login_servers);
@@ -61,7 +56,7 @@ int pf_control_busy_servers(struct pf_database *db)
 void pf_control_kill(struct pf_database *db, const char *reason)
 {
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
 		struct stat_list *clients[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
@@ -81,7 +76,7 @@ void pf_control_kill(struct pf_database *db, const char *reason)
 void pf_control_reconnect(struct pf_database *db)
 {
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
 		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
@@ -99,7 +94,7 @@ int pf_control_close_needed(struct pf_database *db)
 {
 	int n = 0;
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
 		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
@@ -116,7 +111,7 @@ int pf_control_close_needed(struct pf_database *db)
 struct pf_client *pf_control_find_client(uint64_t id)
 {
 	struct pf_pool *pool;
-	for_each_pool(pool) {
+	pf_for_each_pool(pool) {
 		struct stat_list *clients[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
 		for (int i = 0; i < 3; i++) {
 			struct list_head *pos, *tmp;
