@@ -1,6 +1,7 @@
 /*
- * janitor.c - once a second, keep each pool at min_pool_size and close idle servers that
- * were idle longer than server_idle_timeout or lived longer than server_lifetime.
+ * janitor.c - once a second, keep each pool at min_pool_size, close idle servers that
+ * were idle longer than server_idle_timeout or lived longer than server_lifetime, and drop
+ * clients past client_login_timeout or query_wait_timeout.
  * It works on the pool's lists, so it lives beside the code that opens and closes servers.
  */
 #include "session/janitor.h"
@@ -60,15 +61,47 @@ static void close_expired_servers(struct pf_pool *pool, uint64_t now)
 	}
 }
 
+/* Clients that have not finished logging in within client_login_timeout are dropped. */
+static void close_slow_logins(uint64_t now)
+{
+	usec_t limit = pf_state.set->client_login_timeout;
+	if (limit <= 0)
+		return;
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pf_state.login_clients) {
+		struct pf_client *client = container_of(pos, struct pf_client, node);
+		if (now - client->connect_usec > (uint64_t)limit)
+			pf_client_disconnect(client, "08P01", "client_login_timeout");
+	}
+}
+
+/* Clients waiting for a server longer than query_wait_timeout get the error and go.
+ * The queue is oldest first, so the scan stops at the first client still in time. */
+static void close_long_waits(struct pf_pool *pool, uint64_t now)
+{
+	usec_t limit = pf_state.set->query_wait_timeout;
+	if (limit <= 0 || pf_state.paused || pool->db->paused)
+		return;
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
+		struct pf_client *client = container_of(pos, struct pf_client, node);
+		if (now - client->wait_start_usec <= (uint64_t)limit)
+			break;
+		pf_client_disconnect(client, "08P01", "query_wait_timeout");
+	}
+}
+
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
 	static int periods;
 	if (++periods % TRIM_EVERY_PERIODS == 0)
 		malloc_trim(0);
 	uint64_t now = pf_usec_now();
+	close_slow_logins(now);
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
+		close_long_waits(pool, now);
 		close_expired_servers(pool, now);
 		pf_janitor_fill_pool(pool);
 	}

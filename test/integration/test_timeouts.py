@@ -1,0 +1,57 @@
+"""Client timeouts enforced by the pooler (issue #5, first part): client_login_timeout and
+query_wait_timeout. Each ends the client with PgBouncer's text; the pooler keeps serving."""
+import socket
+import time
+
+import psycopg
+import pytest
+
+from harness import TRUST_USER
+
+
+def trust_pooler(pg, pgfjord, **settings):
+    ini = {"auth_type": "trust", "pool_mode": "transaction"}
+    ini.update(settings)
+    return pgfjord(ini, {"app": pg.connstr("app")}, {TRUST_USER: ""})
+
+
+def test_client_login_timeout_drops_a_silent_connection(pg, pgfjord):
+    # With TCP_DEFER_ACCEPT the kernel itself holds a silent connection (45 s) before the
+    # pooler ever sees it; without it, the pooler's own timeout is what ends it.
+    p = trust_pooler(pg, pgfjord, client_login_timeout=1, tcp_defer_accept=0)
+    s = socket.create_connection((p.host, p.port), timeout=10)
+    try:
+        t0 = time.monotonic()
+        s.settimeout(8)
+        data = b""
+        while True:  # the pooler may say why before it closes; then EOF
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        waited = time.monotonic() - t0
+    finally:
+        s.close()
+    assert 0.8 <= waited < 6, waited
+    if data:  # an ErrorResponse naming the timeout
+        assert data[:1] == b"E" and b"client_login_timeout" in data, data
+    # everybody else is still served
+    with p.connect(user=TRUST_USER) as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+
+
+def test_query_wait_timeout_ends_a_client_waiting_for_a_server(pg, pgfjord):
+    p = trust_pooler(pg, pgfjord, default_pool_size=1, query_wait_timeout=1)
+    with p.connect(user=TRUST_USER, autocommit=False) as holder:
+        holder.execute("select 1")  # holds the only server inside a transaction
+        with p.connect(user=TRUST_USER) as waiter:
+            t0 = time.monotonic()
+            with pytest.raises(psycopg.OperationalError) as ei:
+                waiter.execute("select 1")
+            waited = time.monotonic() - t0
+        assert "query_wait_timeout" in str(ei.value)
+        assert 0.8 <= waited < 6, waited
+        holder.commit()
+    # the pool is fine afterwards
+    with p.connect(user=TRUST_USER) as c:
+        assert c.execute("select 2").fetchone()[0] == 2
