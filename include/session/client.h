@@ -49,6 +49,7 @@ struct pf_client {
 	bool ext_in_flight;             /* extended-protocol messages sent since the last Sync */
 	uint64_t connect_usec;
 	uint64_t wait_start_usec;
+	uint64_t idle_since_usec;       /* logged in and not linked since then (client_idle_timeout) */
 	struct pf_tracked_values params;
 };
 

@@ -54,6 +54,7 @@ struct pf_server {
 	uint32_t db_generation;         /* the database's generation when this server connected */
 	uint64_t query_start_usec;      /* for SHOW STATS query_time / xact_time */
 	uint64_t xact_start_usec;
+	uint64_t idle_in_tx_since_usec; /* answered everything inside a transaction (idle_transaction_timeout) */
 	uint64_t connect_usec;
 	uint64_t last_used_usec;
 	struct event timer;             /* connect timeout */

@@ -230,6 +230,7 @@ void pf_client_finish_login(struct pf_client *client)
 	pf_buf_free(&b);
 	pf_client_login_free(client);
 	pf_client_change_state(client, CL_ACTIVE);
+	client->idle_since_usec = pf_usec_now();
 	client->stream.startup_mode = false;
 	client->stream.max_full = 64 * 1024;
 	if (!ok) {
@@ -271,6 +272,7 @@ static enum pf_pkt_action client_packet(struct pf_client *client, const struct p
 	struct pf_stats *stats = &client->pool->db->stats;
 	stats->bytes_received += pkt->len;
 	/* SHOW STATS: a query (and a transaction) starts with the first message sent for it. */
+	server->idle_in_tx_since_usec = 0;
 	if (!server->query_start_usec) {
 		server->query_start_usec = pf_usec_now();
 		if (!server->xact_start_usec)

@@ -10,6 +10,7 @@
 #include <malloc.h>
 
 #include "session/client.h"
+#include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
 
@@ -91,6 +92,52 @@ static void close_long_waits(struct pf_pool *pool, uint64_t now)
 	}
 }
 
+/* Logged-in clients without a server for longer than client_idle_timeout are dropped. */
+static void close_idle_clients(struct pf_pool *pool, uint64_t now)
+{
+	usec_t limit = pf_state.set->client_idle_timeout;
+	if (limit <= 0 || pool->db->is_admin)
+		return;
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->active_clients) {
+		struct pf_client *client = container_of(pos, struct pf_client, node);
+		if (!client->link && now - client->idle_since_usec > (uint64_t)limit)
+			pf_client_disconnect(client, "08P01", "client_idle_timeout");
+	}
+}
+
+/*
+ * Servers whose query runs past query_timeout, or whose transaction sits idle past
+ * idle_transaction_timeout: the client gets the error, the server is closed (its state
+ * is unknown mid-query, and an idle transaction must not be handed to anybody else).
+ */
+static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
+{
+	usec_t query_limit = pf_state.set->query_timeout;
+	usec_t idle_tx_limit = pf_state.set->idle_transaction_timeout;
+	if (query_limit <= 0 && idle_tx_limit <= 0)
+		return;
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->active_servers) {
+		struct pf_server *server = container_of(pos, struct pf_server, node);
+		const char *why = NULL;
+		if (query_limit > 0 && server->expect_rfq > 0 && server->query_start_usec &&
+		    now - server->query_start_usec > (uint64_t)query_limit)
+			why = "query_timeout";
+		else if (idle_tx_limit > 0 && server->idle_in_tx_since_usec &&
+			 now - server->idle_in_tx_since_usec > (uint64_t)idle_tx_limit)
+			why = "idle transaction timeout";
+		if (!why)
+			continue;
+		struct pf_client *client = server->link;
+		if (client) {
+			pf_link_unlink(client, server);
+			pf_client_disconnect(client, "08P01", "%s", why);
+		}
+		pf_server_close(server, why);
+	}
+}
+
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
 	static int periods;
@@ -102,6 +149,8 @@ static void on_janitor(evutil_socket_t fd, short what, void *arg)
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
 		close_long_waits(pool, now);
+		close_idle_clients(pool, now);
+		close_overdue_servers(pool, now);
 		close_expired_servers(pool, now);
 		pf_janitor_fill_pool(pool);
 	}

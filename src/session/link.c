@@ -40,6 +40,7 @@ void pf_session_schedule_reap(void)
 
 void pf_link_unlink(struct pf_client *client, struct pf_server *server)
 {
+	client->idle_since_usec = pf_usec_now();
 	client->link = NULL;
 	server->link = NULL;
 	client->stream.partner = NULL;

@@ -227,6 +227,7 @@ static void count_query(struct pf_server *server, struct pf_stats *stats, char s
 	}
 	/* Pipelined queries still to be answered start now. */
 	server->query_start_usec = server->expect_rfq > 0 ? now : 0;
+	server->idle_in_tx_since_usec = status != 'I' && server->expect_rfq == 0 ? now : 0;
 	if (status == 'I' && server->xact_start_usec) {
 		stats->xact_count++;
 		stats->xact_time += now - server->xact_start_usec;

@@ -1,5 +1,6 @@
 """Client timeouts enforced by the pooler (issue #5, first part): client_login_timeout and
 query_wait_timeout. Each ends the client with PgBouncer's text; the pooler keeps serving."""
+import re
 import socket
 import time
 
@@ -55,3 +56,45 @@ def test_query_wait_timeout_ends_a_client_waiting_for_a_server(pg, pgfjord):
     # the pool is fine afterwards
     with p.connect(user=TRUST_USER) as c:
         assert c.execute("select 2").fetchone()[0] == 2
+
+
+def expect_closed_with(conn, sql, text, within):
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.OperationalError) as ei:
+        conn.execute(sql)
+        conn.execute("select 1")  # the error may only surface on the next round trip
+    assert re.search(text, str(ei.value)), str(ei.value)
+    return time.monotonic() - t0
+
+
+@pytest.mark.pgfjord_only("client_idle_timeout came with PgBouncer 1.24")
+def test_client_idle_timeout_drops_an_idle_client(pg, pgfjord):
+    p = trust_pooler(pg, pgfjord, client_idle_timeout=1)
+    with p.connect(user=TRUST_USER) as idle, p.connect(user=TRUST_USER) as busy:
+        idle.execute("select 1")
+        for _ in range(8):  # the busy client keeps working meanwhile and is never dropped
+            busy.execute("select 1")
+            time.sleep(0.3)
+        expect_closed_with(idle, "select 1", "client_idle_timeout", 5)
+        assert busy.execute("select 2").fetchone()[0] == 2
+
+
+def test_idle_transaction_timeout_ends_the_transaction(pg, pgfjord):
+    p = trust_pooler(pg, pgfjord, idle_transaction_timeout=1, default_pool_size=1)
+    with p.connect(user=TRUST_USER, autocommit=False) as c:
+        c.execute("select 1")  # a transaction is open and idle now
+        time.sleep(2.5)
+        expect_closed_with(c, "select 1", "idle transaction timeout", 5)
+    # the only server was closed, not handed on inside the transaction: a new one serves
+    with p.connect(user=TRUST_USER) as c2:
+        assert c2.execute("select txid_current_if_assigned() is null").fetchone()[0]
+
+
+def test_query_timeout_stops_a_long_query(pg, pgfjord):
+    p = trust_pooler(pg, pgfjord, query_timeout=1)
+    with p.connect(user=TRUST_USER) as c:
+        # COMPAT.md's text is query_timeout; PgBouncer 1.18 says "query timeout"
+        waited = expect_closed_with(c, "select pg_sleep(10)", "query[_ ]timeout", 8)
+        assert waited < 6, waited
+    with p.connect(user=TRUST_USER) as c2:
+        assert c2.execute("select 1").fetchone()[0] == 1
