@@ -44,6 +44,7 @@ struct pf_database {
 	char *password;             /* password= in the connect string */
 	int pool_size;              /* -1 = default_pool_size */
 	int min_pool_size;          /* -1 = global min_pool_size */
+	int reserve_pool_size;      /* -1 = global reserve_pool_size */
 	int pool_mode;
 	char *startup_names[4];     /* client_encoding, datestyle, timezone, application_name */
 	char *startup_values[4];
@@ -153,5 +154,9 @@ struct pf_sock_opts;
 void pf_state_sock_opts(struct pf_sock_opts *opts);
 /* May this pool open one more server connection now? */
 bool pf_pool_may_launch(const struct pf_pool *pool);
+/* The effective reserve_pool_size ([users], else [databases], else global). */
+int pf_pool_reserve_size(const struct pf_pool *pool);
+/* May the pool open a reserve server, its oldest client having waited this long? */
+bool pf_pool_may_use_reserve(const struct pf_pool *pool, uint64_t oldest_wait_usec);
 
 #endif

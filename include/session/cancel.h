@@ -8,6 +8,9 @@
 
 /* pid/key are the BackendKeyData pgfjord gave the client; unknown keys are ignored. */
 void pf_cancel_forward(uint32_t pid, uint32_t key);
+/* Ask PostgreSQL to cancel what this server connection is running (a new connection). */
+struct pf_server;
+void pf_cancel_server(struct pf_server *server);
 void pf_cancel_shutdown(void);
 
 #endif

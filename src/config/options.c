@@ -31,7 +31,7 @@ static const char *const acted_keys[] = {
 	"resolv_conf", "scram_iterations", "cancel_wait_timeout", "server_round_robin",
 	"tcp_defer_accept", "admin_users", "stats_users", "stats_period", "log_stats",
 	"client_login_timeout", "query_wait_timeout", "client_idle_timeout", "query_timeout",
-	"idle_transaction_timeout",
+	"idle_transaction_timeout", "reserve_pool_size", "reserve_pool_timeout",
 };
 
 static const struct pf_opt_choice pool_modes[] = {

@@ -174,6 +174,7 @@ static void database_apply(struct pf_database *db, const char *name, const struc
 	db->password = dc->password ? pf_xstrdup(dc->password) : NULL;
 	db->pool_size = dc->pool_size;
 	db->min_pool_size = dc->min_pool_size;
+	db->reserve_pool_size = dc->reserve_pool_size;
 	db->pool_mode = dc->pool_mode;
 	add_startup_param(db, "client_encoding", dc->client_encoding);
 	add_startup_param(db, "datestyle", dc->datestyle);
@@ -383,6 +384,36 @@ bool pf_pool_may_launch(const struct pf_pool *pool)
 		return false;
 	int size = pf_pool_size(pool);
 	return size == 0 || pf_pool_server_count(pool) < size;
+}
+
+int pf_pool_reserve_size(const struct pf_pool *pool)
+{
+	const struct pf_user_conf *uc = pf_conf_find_user(pf_state.conf, pool->user->name);
+	if (uc && uc->reserve_pool_size >= 0)
+		return uc->reserve_pool_size;
+	if (pool->db->reserve_pool_size >= 0)
+		return pool->db->reserve_pool_size;
+	return pf_state.set->reserve_pool_size;
+}
+
+/*
+ * COMPAT.md's reserve-pool rule: past pool_size, one more server may open when
+ * reserve_pool_timeout > 0, the reserve size > 0 and the oldest waiting client has waited
+ * reserve_pool_timeout; never beyond pool_size + reserve_pool_size.
+ */
+bool pf_pool_may_use_reserve(const struct pf_pool *pool, uint64_t oldest_wait_usec)
+{
+	usec_t timeout = pf_state.set->reserve_pool_timeout;
+	int size = pf_pool_size(pool);
+	int reserve = pf_pool_reserve_size(pool);
+	if (size == 0 || timeout <= 0 || reserve <= 0 || oldest_wait_usec < (uint64_t)timeout)
+		return false;
+	if (pf_state.shutting_down || statlist_count(&pool->login_servers) > 0)
+		return false;
+	if (pool->last_login_failed &&
+	    pf_usec_now() - pool->last_login_fail_usec < (uint64_t)pf_state.set->server_login_retry)
+		return false;
+	return pf_pool_server_count(pool) < size + reserve;
 }
 
 void pf_state_sock_opts(struct pf_sock_opts *o)

@@ -67,7 +67,12 @@ void pf_cancel_forward(uint32_t pid, uint32_t key)
 		log_debug("cancel request for no running query: ignored");
 		return;
 	}
-	struct pf_server *server = client->link;
+	pf_cancel_server(client->link);
+	pf_client_log(client, LOG_LVL_LOG, "forwarding cancel request to server");
+}
+
+void pf_cancel_server(struct pf_server *server)
+{
 	int fd = pf_sock_connect((const struct sockaddr *)&server->addr, server->addrlen);
 	if (fd < 0) {
 		log_warning("cancel request: connect failed");
@@ -84,7 +89,6 @@ void pf_cancel_forward(uint32_t pid, uint32_t key)
 	event_assign(&pc->ev, pf_state.base, fd, EV_WRITE, on_cancel_event, pc);
 	struct timeval tv = { 10, 0 };
 	event_add(&pc->ev, &tv);
-	pf_client_log(client, LOG_LVL_LOG, "forwarding cancel request to server");
 }
 
 void pf_cancel_shutdown(void)

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <malloc.h>
 
+#include "session/cancel.h"
 #include "session/client.h"
 #include "session/link.h"
 #include "session/server.h"
@@ -129,6 +130,9 @@ static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 			why = "idle transaction timeout";
 		if (!why)
 			continue;
+		/* A query past its time is cancelled on PostgreSQL too, not left running there. */
+		if (why[0] == 'q')
+			pf_cancel_server(server);
 		struct pf_client *client = server->link;
 		if (client) {
 			pf_link_unlink(client, server);
@@ -149,6 +153,9 @@ static void on_janitor(evutil_socket_t fd, short what, void *arg)
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
 		close_long_waits(pool, now);
+		/* A waiting client may have crossed reserve_pool_timeout since the last event. */
+		if (statlist_count(&pool->waiting_clients))
+			pf_link_maybe_launch(pool);
 		close_idle_clients(pool, now);
 		close_overdue_servers(pool, now);
 		close_expired_servers(pool, now);

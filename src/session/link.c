@@ -144,6 +144,15 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 		pf_server_launch(pool);
 		return;
 	}
+	struct list_head *oldest = statlist_first(&pool->waiting_clients);
+	uint64_t waited = oldest ? pf_usec_now() - container_of(oldest, struct pf_client, node)->wait_start_usec : 0;
+	if (oldest && pf_pool_may_use_reserve(pool, waited)) {
+		char prefix[256];
+		snprintf(prefix, sizeof(prefix), "%s/%s", pool->db->name, pool->user->name);
+		log_warning("%s: taking connection from reserve_pool", prefix);
+		pf_server_launch(pool);
+		return;
+	}
 	/* Waiting clients of a pool that cannot log in get the error instead of a hang. */
 	if (pool->last_login_failed && pf_pool_server_count(pool) == 0 && statlist_count(&pool->login_servers) == 0) {
 		struct stat_list *lists[] = { &pool->welcome_clients, &pool->waiting_clients };

@@ -2,11 +2,13 @@
 query_wait_timeout. Each ends the client with PgBouncer's text; the pooler keeps serving."""
 import re
 import socket
+import threading
 import time
 
 import psycopg
 import pytest
 
+import harness as h
 from harness import TRUST_USER
 
 
@@ -96,5 +98,39 @@ def test_query_timeout_stops_a_long_query(pg, pgfjord):
         # COMPAT.md's text is query_timeout; PgBouncer 1.18 says "query timeout"
         waited = expect_closed_with(c, "select pg_sleep(10)", "query[_ ]timeout", 8)
         assert waited < 6, waited
+    if not h.REFERENCE:  # pgfjord also cancels the query on PostgreSQL
+        deadline = time.monotonic() + 3
+        while pg.execute("select count(*) from pg_stat_activity where query = 'select pg_sleep(10)' "
+                         "and state = 'active'")[0][0] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pg.execute("select count(*) from pg_stat_activity where query = 'select pg_sleep(10)' "
+                          "and state = 'active'")[0][0] == 0
     with p.connect(user=TRUST_USER) as c2:
         assert c2.execute("select 1").fetchone()[0] == 1
+
+
+def backends(pg):
+    return pg.execute("select count(*) from pg_stat_activity where usename = %s", (TRUST_USER,))[0][0]
+
+
+def test_reserve_pool_opens_after_reserve_pool_timeout_and_not_beyond(pg, pgfjord):
+    p = trust_pooler(pg, pgfjord, default_pool_size=1, reserve_pool_size=1, reserve_pool_timeout=1)
+    with p.connect(user=TRUST_USER, autocommit=False) as holder:
+        holder.execute("select 1")  # the pool's only regular server, held in a transaction
+        with p.connect(user=TRUST_USER, autocommit=False) as second, \
+                p.connect(user=TRUST_USER, autocommit=False) as third:
+            t0 = time.monotonic()
+            second.execute("select 1")  # waits until the reserve opens
+            waited = time.monotonic() - t0
+            assert 0.8 <= waited < 5, waited
+            assert "taking connection from reserve_pool" in p.log()
+            # the second now holds the reserve server too: a third client has to wait,
+            # the pool never goes past pool_size + reserve_pool_size
+            done = threading.Event()
+            threading.Thread(target=lambda: (third.execute("select 1"), done.set()), daemon=True).start()
+            assert not done.wait(2.5), "a third server was opened past pool_size + reserve_pool_size"
+            assert backends(pg) <= 2
+            second.commit()
+            assert done.wait(5), "the third client did not get the released server"
+            third.commit()
+        holder.commit()
