@@ -53,13 +53,44 @@ int pf_control_busy_servers(struct pf_database *db)
 	return n;
 }
 
+/* The lists a pool's logged-in clients are on. */
+static void client_lists(struct pf_pool *pool, struct stat_list *lists[3])
+{
+	lists[0] = &pool->active_clients;
+	lists[1] = &pool->waiting_clients;
+	lists[2] = &pool->welcome_clients;
+}
+
+/* Servers still in use (not idle): mark them for closing when `mark`; count the marked ones. */
+static int walk_busy_servers(struct pf_database *db, bool mark)
+{
+	int marked = 0;
+	struct pf_pool *pool;
+	pf_for_each_pool(pool) {
+		if (!pool_matches(pool, db))
+			continue;
+		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
+		for (int i = 0; i < 3; i++) {
+			struct list_head *pos, *tmp;
+			statlist_for_each_safe(pos, tmp, servers[i]) {
+				struct pf_server *server = container_of(pos, struct pf_server, node);
+				if (mark)
+					server->close_needed = true;
+				marked += server->close_needed;
+			}
+		}
+	}
+	return marked;
+}
+
 void pf_control_kill(struct pf_database *db, const char *reason)
 {
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
-		struct stat_list *clients[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+		struct stat_list *clients[3];
+		client_lists(pool, clients);
 		for (int i = 0; i < 3; i++) {
 			struct list_head *pos, *tmp;
 			statlist_for_each_safe(pos, tmp, clients[i]) {
@@ -75,44 +106,25 @@ void pf_control_kill(struct pf_database *db, const char *reason)
 
 void pf_control_reconnect(struct pf_database *db)
 {
+	walk_busy_servers(db, true);
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
-		if (!pool_matches(pool, db))
-			continue;
-		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
-		for (int i = 0; i < 3; i++) {
-			struct list_head *pos, *tmp;
-			statlist_for_each_safe(pos, tmp, servers[i]) {
-				container_of(pos, struct pf_server, node)->close_needed = true;
-			}
-		}
-		close_servers(&pool->idle_servers, "database configuration changed");
+		if (pool_matches(pool, db))
+			close_servers(&pool->idle_servers, "database configuration changed");
 	}
 }
 
 int pf_control_close_needed(struct pf_database *db)
 {
-	int n = 0;
-	struct pf_pool *pool;
-	pf_for_each_pool(pool) {
-		if (!pool_matches(pool, db))
-			continue;
-		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
-		for (int i = 0; i < 3; i++) {
-			struct list_head *pos, *tmp;
-			statlist_for_each_safe(pos, tmp, servers[i]) {
-				n += container_of(pos, struct pf_server, node)->close_needed;
-			}
-		}
-	}
-	return n;
+	return walk_busy_servers(db, false);
 }
 
 struct pf_client *pf_control_find_client(uint64_t id)
 {
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
-		struct stat_list *clients[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+		struct stat_list *clients[3];
+		client_lists(pool, clients);
 		for (int i = 0; i < 3; i++) {
 			struct list_head *pos, *tmp;
 			statlist_for_each_safe(pos, tmp, clients[i]) {

@@ -122,8 +122,9 @@ static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 	statlist_for_each_safe(pos, tmp, &pool->active_servers) {
 		struct pf_server *server = container_of(pos, struct pf_server, node);
 		const char *why = NULL;
-		if (query_limit > 0 && server->expect_rfq > 0 && server->query_start_usec &&
-		    now - server->query_start_usec > (uint64_t)query_limit)
+		bool query_running = query_limit > 0 && server->expect_rfq > 0 && server->query_start_usec &&
+				     now - server->query_start_usec > (uint64_t)query_limit;
+		if (query_running)
 			why = "query_timeout";
 		else if (idle_tx_limit > 0 && server->idle_in_tx_since_usec &&
 			 now - server->idle_in_tx_since_usec > (uint64_t)idle_tx_limit)
@@ -131,7 +132,7 @@ static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 		if (!why)
 			continue;
 		/* A query past its time is cancelled on PostgreSQL too, not left running there. */
-		if (why[0] == 'q')
+		if (query_running)
 			pf_cancel_server(server);
 		struct pf_client *client = server->link;
 		if (client) {
