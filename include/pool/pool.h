@@ -25,8 +25,9 @@ struct pf_user {
 	char *name;
 	char *secret;               /* plain, md5 or SCRAM secret; NULL = none known */
 	char *plain_verifier;       /* a SCRAM secret made once from a plain one (PBKDF2 is slow) */
-	int pool_size;              /* -1 = not set for this user */
-	int pool_mode;              /* POOL_MODE_UNSET = not set */
+	/* The [users] entry of this name in the running config, or NULL; refreshed by RELOAD. */
+	const struct pf_user_conf *conf;
+	int client_count;           /* logged-in clients that authenticated as this user */
 	/* SCRAM keys learned from a client that logged in against a SCRAM secret,
 	 * used to log in to the server on the client's behalf (pass-through). */
 	bool has_scram_keys;
@@ -46,6 +47,11 @@ struct pf_database {
 	int min_pool_size;          /* -1 = global min_pool_size */
 	int reserve_pool_size;      /* -1 = global reserve_pool_size */
 	int pool_mode;
+	int max_db_connections;     /* -1 = global max_db_connections */
+	int max_db_client_connections; /* -1 = global */
+	usec_t server_lifetime;     /* -1 = global server_lifetime */
+	usec_t query_wait_timeout;  /* -1 = [users] value, else global */
+	char *connect_query;        /* run on every new server before its first client; NULL = none */
 	char *startup_names[4];     /* client_encoding, datestyle, timezone, application_name */
 	char *startup_values[4];
 	int n_startup;
@@ -55,7 +61,7 @@ struct pf_database {
 	bool disabled;              /* DISABLE db: new logins are refused */
 	bool removed;               /* gone from the config at RELOAD: kept only for its clients */
 	uint32_t generation;        /* bumped when RELOAD points the database elsewhere */
-	uint64_t last_used_usec;    /* for autodb_idle_timeout later */
+	uint64_t last_used_usec;    /* last time a pool of it had a client or server (autodb_idle_timeout) */
 	struct list_head pools;     /* pf_pool.db_node */
 	struct pf_stats stats;      /* totals since start */
 	struct pf_stats stats_prev; /* totals at the start of the last stats_period */
@@ -74,7 +80,8 @@ struct pf_pool {
 	/* servers */
 	struct stat_list active_servers;   /* linked to a client */
 	struct stat_list idle_servers;
-	struct stat_list used_servers;     /* running reset/cleanup queries */
+	struct stat_list used_servers;     /* running reset/cleanup queries (or connect_query) */
+	struct stat_list tested_servers;   /* running server_check_query before a client gets it */
 	struct stat_list login_servers;    /* connecting and logging in */
 	/* what servers of this pool reported at login, to greet clients */
 	struct pf_welcome welcome;
@@ -86,6 +93,7 @@ struct pf_pool {
 	char last_login_sqlstate[6];
 	struct event retry_timer;
 	bool retry_timer_set;
+	uint64_t last_used_usec;    /* last time it had a client or a server (pool_idle_timeout) */
 };
 
 /* Process-wide state: the running config, the objects, the counters. */
@@ -145,18 +153,14 @@ struct pf_database *pf_database_find_or_auto(const char *name);
 struct pf_user *pf_user_find(const char *name);
 struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user);
 
-/* Effective settings of a pool. */
-int pf_pool_mode(const struct pf_pool *pool);
-int pf_pool_size(const struct pf_pool *pool);
-int pf_pool_server_count(const struct pf_pool *pool);
 struct pf_sock_opts;
 /* The TCP options of the running config. */
 void pf_state_sock_opts(struct pf_sock_opts *opts);
-/* May this pool open one more server connection now? */
-bool pf_pool_may_launch(const struct pf_pool *pool);
-/* The effective reserve_pool_size ([users], else [databases], else global). */
-int pf_pool_reserve_size(const struct pf_pool *pool);
-/* May the pool open a reserve server, its oldest client having waited this long? */
-bool pf_pool_may_use_reserve(const struct pf_pool *pool, uint64_t oldest_wait_usec);
+/* Free a pool that has no clients and no servers left. */
+void pf_pool_free_unused(struct pf_pool *pool);
+/* Free an auto-database whose pools are all unused (and no login refers to it). */
+void pf_database_free_auto(struct pf_database *db);
+
+#include "pool/limits.h"
 
 #endif

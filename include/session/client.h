@@ -49,6 +49,7 @@ struct pf_client {
 	bool ext_in_flight;             /* extended-protocol messages sent since the last Sync */
 	uint64_t connect_usec;
 	uint64_t wait_start_usec;
+	bool wait_notified;             /* got the query_wait_notify NOTICE for this wait */
 	uint64_t idle_since_usec;       /* logged in and not linked since then (client_idle_timeout) */
 	struct pf_tracked_values params;
 };
@@ -78,6 +79,9 @@ struct pf_client *pf_client_find_by_key(uint32_t pid, uint32_t key);
 const char *pf_client_prefix(const struct pf_client *client, char *buf, size_t len);
 void pf_client_log(const struct pf_client *client, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Send a NoticeResponse and keep the connection. */
+bool pf_client_send_notice(struct pf_client *client, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Free closed clients (deferred so that callers up the stack stay valid). */
 void pf_client_reap(void);
 int pf_client_total(void);

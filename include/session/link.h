@@ -24,6 +24,9 @@ void pf_link_client_gone(struct pf_client *client);
 void pf_link_login_failed(struct pf_pool *pool, const char *sqlstate, const char *message);
 /* Launch servers for waiting clients if the pool allows. */
 void pf_link_maybe_launch(struct pf_pool *pool);
+/* A server of this pool closed or went idle: a pool held back by max_db_connections or
+ * max_user_connections that it shares may now open one (closing an idle one if needed). */
+void pf_link_limit_room(struct pf_pool *pool);
 /* Shutdown bookkeeping: is anything still in flight? */
 int pf_link_active_server_count(void);
 /* Free closed connections once the current callback has returned. */

@@ -18,6 +18,7 @@ enum pf_server_state {
 	SV_IDLE,    /* pool->idle_servers */
 	SV_ACTIVE,  /* pool->active_servers: linked to a client */
 	SV_USED,    /* pool->used_servers: running reset/cleanup queries before going idle */
+	SV_TESTED,  /* pool->tested_servers: running server_check_query for a waiting client */
 	SV_DEAD,
 };
 
@@ -26,6 +27,7 @@ enum pf_server_after {
 	AFTER_NOTHING,
 	AFTER_RESUME_CLIENT,  /* parameters were set for the linked client: let it go on */
 	AFTER_IDLE,           /* cleanup done: back to the pool */
+	AFTER_CONNECTED,      /* connect_query done: ready for clients, or a failed login */
 };
 
 struct pf_client;
@@ -49,6 +51,7 @@ struct pf_server {
 	char tx_status;                 /* last ReadyForQuery status: I, T or E */
 	int internal_rfq;               /* our own queries not answered yet */
 	enum pf_server_after after_internal;
+	char *connect_query_error;      /* the ErrorResponse connect_query got, if any */
 	bool release_on_flush;          /* ReadyForQuery forwarded: release once the client has it */
 	bool close_needed;              /* RECONNECT or a config change: close instead of reuse */
 	uint32_t db_generation;         /* the database's generation when this server connected */

@@ -45,6 +45,7 @@ static inline struct list_head *statlist_last(struct stat_list *l) { return list
 static inline int statlist_count(const struct stat_list *l) { return l->count; }
 
 #define list_for_each_safe(pos, tmp, h) for (pos = (h)->next, tmp = pos->next; pos != (h); pos = tmp, tmp = pos->next)
+#define list_for_each(pos, h) for (pos = (h)->next; pos != (h); pos = pos->next)
 #define statlist_for_each_safe(pos, tmp, l) list_for_each_safe(pos, tmp, &(l)->head)
 
 #endif

@@ -111,29 +111,6 @@ static void show_config(struct pf_buf *out)
 	pf_rs_end(&rs, "SHOW");
 }
 
-static int db_server_count(struct pf_database *db)
-{
-	int n = 0;
-	struct pf_pool *pool;
-	pf_for_each_pool(pool) {
-		if (pool->db == db)
-			n += pf_pool_server_count(pool);
-	}
-	return n;
-}
-
-static int db_client_count(struct pf_database *db)
-{
-	int n = 0;
-	struct pf_pool *pool;
-	pf_for_each_pool(pool) {
-		if (pool->db == db)
-			n += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
-			     statlist_count(&pool->welcome_clients);
-	}
-	return n;
-}
-
 static void show_databases(struct pf_buf *out)
 {
 	struct pf_rs rs;
@@ -154,14 +131,14 @@ static void show_databases(struct pf_buf *out)
 		pf_rs_text(&rs, db->is_admin ? "pgbouncer" : db->forced_user ? db->forced_user->name : NULL);
 		pf_rs_int(&rs, db->pool_size >= 0 ? db->pool_size : set->default_pool_size);
 		pf_rs_int(&rs, db->min_pool_size >= 0 ? db->min_pool_size : set->min_pool_size);
-		pf_rs_int(&rs, set->reserve_pool_size);
-		pf_rs_int(&rs, set->server_lifetime / USEC_PER_SEC);
+		pf_rs_int(&rs, db->reserve_pool_size >= 0 ? db->reserve_pool_size : set->reserve_pool_size);
+		pf_rs_int(&rs, (db->server_lifetime >= 0 ? db->server_lifetime : set->server_lifetime) / USEC_PER_SEC);
 		pf_rs_text(&rs, pool_mode_name(db->pool_mode));
 		pf_rs_text(&rs, db->is_admin ? NULL : "round-robin");
-		pf_rs_int(&rs, set->max_db_connections);
-		pf_rs_int(&rs, db_server_count(db));
-		pf_rs_int(&rs, set->max_db_client_connections);
-		pf_rs_int(&rs, db_client_count(db));
+		pf_rs_int(&rs, pf_db_max_connections(db));
+		pf_rs_int(&rs, pf_db_server_count(db));
+		pf_rs_int(&rs, pf_db_max_client_connections(db));
+		pf_rs_int(&rs, pf_db_client_count(db));
 		pf_rs_int(&rs, db->paused || pf_state.paused);
 		pf_rs_int(&rs, db->disabled);
 	}
@@ -199,7 +176,7 @@ static void show_pools(struct pf_buf *out)
 		pf_rs_int(&rs, 0);
 		pf_rs_int(&rs, statlist_count(&pool->idle_servers));
 		pf_rs_int(&rs, statlist_count(&pool->used_servers));
-		pf_rs_int(&rs, 0);
+		pf_rs_int(&rs, statlist_count(&pool->tested_servers));
 		pf_rs_int(&rs, statlist_count(&pool->login_servers));
 		pf_rs_int(&rs, (int64_t)(wait / 1000000ULL));
 		pf_rs_int(&rs, (int64_t)(wait % 1000000ULL));
@@ -219,15 +196,7 @@ static void show_users(struct pf_buf *out)
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.users) {
 		struct pf_user *user = container_of(pos, struct pf_user, node);
-		int servers = 0, clients = 0;
-		struct pf_pool *pool;
-		pf_for_each_pool(pool) {
-			if (pool->user != user)
-				continue;
-			servers += pf_pool_server_count(pool);
-			clients += statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients);
-		}
-		const struct pf_user_conf *uc = pf_conf_find_user(pf_state.conf, user->name);
+		const struct pf_user_conf *uc = user->conf;
 		pf_rs_row(&rs);
 		pf_rs_text(&rs, user->name);
 		if (uc && uc->pool_size >= 0)
@@ -238,12 +207,11 @@ static void show_users(struct pf_buf *out)
 			pf_rs_int(&rs, uc->reserve_pool_size);
 		else
 			pf_rs_text(&rs, "");
-		pf_rs_text(&rs, pool_mode_name(user->pool_mode));
-		pf_rs_int(&rs, uc && uc->max_user_connections >= 0 ? uc->max_user_connections : pf_state.set->max_user_connections);
-		pf_rs_int(&rs, servers);
-		pf_rs_int(&rs, uc && uc->max_user_client_connections >= 0 ? uc->max_user_client_connections
-									   : pf_state.set->max_user_client_connections);
-		pf_rs_int(&rs, clients);
+		pf_rs_text(&rs, pool_mode_name(uc ? uc->pool_mode : POOL_MODE_UNSET));
+		pf_rs_int(&rs, pf_user_max_connections(user));
+		pf_rs_int(&rs, pf_user_server_count(user));
+		pf_rs_int(&rs, pf_user_max_client_connections(user));
+		pf_rs_int(&rs, user->client_count);
 	}
 	pf_rs_end(&rs, "SHOW");
 }
@@ -350,6 +318,8 @@ static const char *server_state_name(const struct pf_server *server)
 		return "idle";
 	case SV_USED:
 		return "used";
+	case SV_TESTED:
+		return "tested";
 	default:
 		return "new";
 	}
@@ -432,8 +402,8 @@ static void each_server_list(struct pf_rs *rs, bool sockets, bool only_active)
 	struct list_head *pos, *tmp;
 	pf_for_each_pool(pool) {
 		struct stat_list *lists[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
-					      &pool->login_servers };
-		for (int i = 0; i < 4; i++) {
+					      &pool->tested_servers, &pool->login_servers };
+		for (int i = 0; i < 5; i++) {
 			statlist_for_each_safe(pos, tmp, lists[i]) {
 				struct pf_server *server = container_of(pos, struct pf_server, node);
 				if (!only_active || server->stream.buf)

@@ -32,6 +32,9 @@ static const char *const acted_keys[] = {
 	"tcp_defer_accept", "admin_users", "stats_users", "stats_period", "log_stats",
 	"client_login_timeout", "query_wait_timeout", "client_idle_timeout", "query_timeout",
 	"idle_transaction_timeout", "reserve_pool_size", "reserve_pool_timeout",
+	"max_db_connections", "max_user_connections", "max_db_client_connections",
+	"max_user_client_connections", "server_check_query", "server_check_delay", "server_fast_close",
+	"pool_idle_timeout", "autodb_idle_timeout", "query_wait_notify", "transaction_timeout",
 };
 
 static const struct pf_opt_choice pool_modes[] = {

@@ -153,8 +153,8 @@ static void close_all_connections(void)
 			}
 		}
 		struct stat_list *server_lists[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
-						     &pool->login_servers };
-		for (size_t i = 0; i < 4; i++) {
+						     &pool->tested_servers, &pool->login_servers };
+		for (size_t i = 0; i < 5; i++) {
 			statlist_for_each_safe(cpos, ctmp, server_lists[i]) {
 				pf_server_close(container_of(cpos, struct pf_server, node), "server shutting down");
 			}

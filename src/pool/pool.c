@@ -47,6 +47,8 @@ void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf
 	admin->pool_size = 2;
 	admin->min_pool_size = 0;
 	admin->pool_mode = POOL_MODE_STATEMENT;
+	admin->max_db_connections = admin->max_db_client_connections = -1;
+	admin->server_lifetime = admin->query_wait_timeout = -1;
 	admin->is_admin = true;
 	list_init(&admin->pools);
 	list_add_tail(&pf_state.databases, &admin->node);
@@ -84,13 +86,7 @@ static struct pf_user *user_new(const char *name, const char *secret)
 	struct pf_user *user = pf_xcalloc(1, sizeof(*user));
 	user->name = pf_xstrdup(name);
 	user->secret = secret ? pf_xstrdup(secret) : NULL;
-	user->pool_size = -1;
-	user->pool_mode = POOL_MODE_UNSET;
-	const struct pf_user_conf *uc = pf_conf_find_user(pf_state.conf, name);
-	if (uc) {
-		user->pool_size = uc->pool_size;
-		user->pool_mode = uc->pool_mode;
-	}
+	user->conf = pf_conf_find_user(pf_state.conf, name);
 	list_add_tail(&pf_state.users, &user->node);
 	return user;
 }
@@ -147,8 +143,7 @@ static struct pf_user *forced_user_new(const struct pf_db_conf *dc)
 	if (!secret && pf_state.userlist)
 		secret = pf_userlist_find(pf_state.userlist, dc->user);
 	forced->secret = secret ? pf_xstrdup(secret) : NULL;
-	forced->pool_size = -1;
-	forced->pool_mode = POOL_MODE_UNSET;
+	forced->conf = pf_conf_find_user(pf_state.conf, dc->user);
 	list_init(&forced->node);
 	return forced;
 }
@@ -176,6 +171,11 @@ static void database_apply(struct pf_database *db, const char *name, const struc
 	db->min_pool_size = dc->min_pool_size;
 	db->reserve_pool_size = dc->reserve_pool_size;
 	db->pool_mode = dc->pool_mode;
+	db->max_db_connections = dc->max_db_connections;
+	db->max_db_client_connections = dc->max_db_client_connections;
+	db->server_lifetime = dc->server_lifetime;
+	db->query_wait_timeout = dc->query_wait_timeout;
+	db->connect_query = dc->connect_query && *dc->connect_query ? pf_xstrdup(dc->connect_query) : NULL;
 	add_startup_param(db, "client_encoding", dc->client_encoding);
 	add_startup_param(db, "datestyle", dc->datestyle);
 	add_startup_param(db, "timezone", dc->timezone);
@@ -187,6 +187,8 @@ static void database_clear(struct pf_database *db)
 	free(db->dbname);
 	free(db->host);
 	free(db->password);
+	free(db->connect_query);
+	db->connect_query = NULL;
 	for (int i = 0; i < db->n_startup; i++) {
 		free(db->startup_names[i]);
 		free(db->startup_values[i]);
@@ -205,11 +207,15 @@ static struct pf_database *database_new(const char *name, const struct pf_db_con
 	struct pf_database *db = pf_xcalloc(1, sizeof(*db));
 	db->name = pf_xstrdup(name);
 	db->is_auto = is_auto;
+	db->last_used_usec = pf_usec_now();
 	database_apply(db, name, dc);
-	if (dc->user)
-		db->forced_user = forced_user_new(dc);
 	list_init(&db->pools);
 	list_add_tail(&pf_state.databases, &db->node);
+	/* A forced user's database has its one pool from the start (min_pool_size fills it). */
+	if (dc->user) {
+		db->forced_user = forced_user_new(dc);
+		pf_pool_get(db, db->forced_user);
+	}
 	if (is_auto)
 		log_info("registered new auto-database: db=%s", name);
 	return db;
@@ -240,8 +246,10 @@ static void database_reload(struct pf_database *db, const struct pf_db_conf *dc)
 		retired_users[n_retired_users++] = db->forced_user;
 		db->forced_user = NULL;
 	}
-	if (dc->user)
+	if (dc->user) {
 		db->forced_user = forced_user_new(dc);
+		pf_pool_get(db, db->forced_user);
+	}
 }
 
 static void pool_free(struct pf_pool *pool);
@@ -304,7 +312,9 @@ struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
 	statlist_init(&pool->active_servers);
 	statlist_init(&pool->idle_servers);
 	statlist_init(&pool->used_servers);
+	statlist_init(&pool->tested_servers);
 	statlist_init(&pool->login_servers);
+	pool->last_used_usec = pf_usec_now();
 	if (db->is_admin) {
 		/* The console greets clients itself: these are the parameters it reports. */
 		pf_welcome_set(&pool->welcome, "server_version", "0.1.0/pgfjord");
@@ -332,6 +342,18 @@ static void pool_free(struct pf_pool *pool)
 	free(pool);
 }
 
+void pf_pool_free_unused(struct pf_pool *pool)
+{
+	log_info("%s/%s: cleaning up idle pool", pool->db->name, pool->user->name);
+	pool_free(pool);
+}
+
+void pf_database_free_auto(struct pf_database *db)
+{
+	log_info("cleaning up idle auto-database: db=%s", db->name);
+	database_free(db);
+}
+
 void pf_pool_state_free(void)
 {
 	struct list_head *pos, *tmp;
@@ -346,74 +368,6 @@ void pf_pool_state_free(void)
 	free(retired_users);
 	retired_users = NULL;
 	n_retired_users = 0;
-}
-
-int pf_pool_mode(const struct pf_pool *pool)
-{
-	if (pool->user->pool_mode != POOL_MODE_UNSET)
-		return pool->user->pool_mode;
-	if (pool->db->pool_mode != POOL_MODE_UNSET)
-		return pool->db->pool_mode;
-	return pf_state.set->pool_mode;
-}
-
-int pf_pool_size(const struct pf_pool *pool)
-{
-	if (pool->user->pool_size >= 0)
-		return pool->user->pool_size;
-	if (pool->db->pool_size >= 0)
-		return pool->db->pool_size;
-	return pf_state.set->default_pool_size;
-}
-
-int pf_pool_server_count(const struct pf_pool *pool)
-{
-	return statlist_count(&pool->active_servers) + statlist_count(&pool->idle_servers) +
-	       statlist_count(&pool->used_servers) + statlist_count(&pool->login_servers);
-}
-
-bool pf_pool_may_launch(const struct pf_pool *pool)
-{
-	if (pf_state.shutting_down)
-		return false;
-	/* One login at a time per pool, as PgBouncer does. */
-	if (statlist_count(&pool->login_servers) > 0)
-		return false;
-	if (pool->last_login_failed &&
-	    pf_usec_now() - pool->last_login_fail_usec < (uint64_t)pf_state.set->server_login_retry)
-		return false;
-	int size = pf_pool_size(pool);
-	return size == 0 || pf_pool_server_count(pool) < size;
-}
-
-int pf_pool_reserve_size(const struct pf_pool *pool)
-{
-	const struct pf_user_conf *uc = pf_conf_find_user(pf_state.conf, pool->user->name);
-	if (uc && uc->reserve_pool_size >= 0)
-		return uc->reserve_pool_size;
-	if (pool->db->reserve_pool_size >= 0)
-		return pool->db->reserve_pool_size;
-	return pf_state.set->reserve_pool_size;
-}
-
-/*
- * COMPAT.md's reserve-pool rule: past pool_size, one more server may open when
- * reserve_pool_timeout > 0, the reserve size > 0 and the oldest waiting client has waited
- * reserve_pool_timeout; never beyond pool_size + reserve_pool_size.
- */
-bool pf_pool_may_use_reserve(const struct pf_pool *pool, uint64_t oldest_wait_usec)
-{
-	usec_t timeout = pf_state.set->reserve_pool_timeout;
-	int size = pf_pool_size(pool);
-	int reserve = pf_pool_reserve_size(pool);
-	if (size == 0 || timeout <= 0 || reserve <= 0 || oldest_wait_usec < (uint64_t)timeout)
-		return false;
-	if (pf_state.shutting_down || statlist_count(&pool->login_servers) > 0)
-		return false;
-	if (pool->last_login_failed &&
-	    pf_usec_now() - pool->last_login_fail_usec < (uint64_t)pf_state.set->server_login_retry)
-		return false;
-	return pf_pool_server_count(pool) < size + reserve;
 }
 
 void pf_state_sock_opts(struct pf_sock_opts *o)
@@ -474,6 +428,23 @@ int pf_reload(char *err, size_t errlen)
 	return 0;
 }
 
+/* Users point into the running config's [users]: after a swap, into the new one. */
+static void refresh_user_confs(void)
+{
+	struct list_head *pos;
+	list_for_each(pos, &pf_state.users) {
+		struct pf_user *user = container_of(pos, struct pf_user, node);
+		user->conf = pf_conf_find_user(pf_state.conf, user->name);
+	}
+	list_for_each(pos, &pf_state.databases) {
+		struct pf_database *db = container_of(pos, struct pf_database, node);
+		if (db->forced_user)
+			db->forced_user->conf = pf_conf_find_user(pf_state.conf, db->forced_user->name);
+	}
+	for (size_t i = 0; i < n_retired_users; i++)
+		retired_users[i]->conf = pf_conf_find_user(pf_state.conf, retired_users[i]->name);
+}
+
 void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlist)
 {
 	pf_state.conf = conf;
@@ -494,6 +465,7 @@ void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlis
 		}
 		database_reload(db, dc);
 	}
+	refresh_user_confs();
 	pf_pool_create_configured();
 	/* Users keep their objects (pools point at them); their secrets follow auth_file. */
 	struct list_head *pos, *tmp;

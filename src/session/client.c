@@ -116,8 +116,10 @@ void pf_client_change_state(struct pf_client *client, enum pf_client_state state
 	struct stat_list *to = state_list(client, state);
 	if (to)
 		statlist_append(to, &client->node);
-	if (state == CL_WAITING || state == CL_WAITING_LOGIN)
+	if (state == CL_WAITING || state == CL_WAITING_LOGIN) {
 		client->wait_start_usec = pf_usec_now();
+		client->wait_notified = false;
+	}
 }
 
 void pf_client_close(struct pf_client *client, const char *reason)
@@ -138,8 +140,9 @@ void pf_client_close(struct pf_client *client, const char *reason)
 	pf_client_login_free(client);
 	pf_state.client_count--;
 	pf_session_schedule_reap();
-	/* A waiting client leaving may let the pool stop launching; nothing else to do. */
-	(void)pool;
+	/* Joined a pool: it counted against its user's max_user_client_connections. */
+	if (pool)
+		client->login_user->client_count--;
 }
 
 void pf_client_disconnect(struct pf_client *client, const char *sqlstate, const char *fmt, ...)
@@ -172,6 +175,21 @@ bool pf_client_send_error(struct pf_client *client, const char *sqlstate, const 
 	struct pf_buf b;
 	pf_buf_init(&b);
 	pf_build_error(&b, "ERROR", sqlstate, message, NULL, NULL);
+	bool ok = pf_stream_write(&client->stream, b.data, b.len);
+	pf_buf_free(&b);
+	return ok;
+}
+
+bool pf_client_send_notice(struct pf_client *client, const char *sqlstate, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	struct pf_buf b;
+	pf_buf_init(&b);
+	pf_build_notice(&b, sqlstate, message, NULL);
 	bool ok = pf_stream_write(&client->stream, b.data, b.len);
 	pf_buf_free(&b);
 	return ok;

@@ -132,7 +132,18 @@ static bool apply_options(struct pf_client *client, const char *options)
 void pf_client_logged_in(struct pf_client *client)
 {
 	struct pf_user *pool_user = client->db->forced_user ? client->db->forced_user : client->login_user;
+	int max_db = pf_db_max_client_connections(client->db);
+	if (max_db > 0 && pf_db_client_count(client->db) >= max_db) {
+		pf_client_disconnect(client, "53300", "no more connections allowed (max_db_client_connections)");
+		return;
+	}
+	int max_user = pf_user_max_client_connections(client->login_user);
+	if (max_user > 0 && client->login_user->client_count >= max_user) {
+		pf_client_disconnect(client, "53300", "no more connections allowed (max_user_client_connections)");
+		return;
+	}
 	client->pool = pf_pool_get(client->db, pool_user);
+	client->login_user->client_count++;
 	pf_client_change_state(client, CL_WAITING_LOGIN);
 	if (client->pool->welcome_ok) {
 		pf_client_finish_login(client);

@@ -48,7 +48,7 @@ int pf_control_busy_servers(struct pf_database *db)
 	pf_for_each_pool(pool) {
 		if (pool_matches(pool, db))
 			n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers) +
-			     statlist_count(&pool->login_servers);
+			     statlist_count(&pool->tested_servers) + statlist_count(&pool->login_servers);
 	}
 	return n;
 }
@@ -69,8 +69,9 @@ static int walk_busy_servers(struct pf_database *db, bool mark)
 	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
-		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->login_servers };
-		for (int i = 0; i < 3; i++) {
+		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->tested_servers,
+						&pool->login_servers };
+		for (int i = 0; i < 4; i++) {
 			struct list_head *pos, *tmp;
 			statlist_for_each_safe(pos, tmp, servers[i]) {
 				struct pf_server *server = container_of(pos, struct pf_server, node);
@@ -98,8 +99,8 @@ void pf_control_kill(struct pf_database *db, const char *reason)
 			}
 		}
 		struct stat_list *servers[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
-						&pool->login_servers };
-		for (int i = 0; i < 4; i++)
+						&pool->tested_servers, &pool->login_servers };
+		for (int i = 0; i < 5; i++)
 			close_servers(servers[i], reason);
 	}
 }

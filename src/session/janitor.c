@@ -21,16 +21,11 @@
 
 static struct event *janitor_event;
 
-static int min_pool_size(const struct pf_pool *pool)
-{
-	return pool->db->min_pool_size >= 0 ? pool->db->min_pool_size : pf_state.set->min_pool_size;
-}
-
 void pf_janitor_fill_pool(struct pf_pool *pool)
 {
 	if (pf_state.shutting_down)
 		return;
-	int min = min_pool_size(pool);
+	int min = pf_pool_min_size(pool);
 	if (min <= 0)
 		return;
 	/* As PgBouncer: only for a forced-user database or a pool with a client. */
@@ -45,6 +40,7 @@ void pf_janitor_fill_pool(struct pf_pool *pool)
 static void close_expired_servers(struct pf_pool *pool, uint64_t now)
 {
 	const struct pf_settings *set = pf_state.set;
+	usec_t lifetime = pf_pool_server_lifetime(pool);
 	struct list_head *pos, *tmp;
 	statlist_for_each_safe(pos, tmp, &pool->idle_servers) {
 		struct pf_server *server = container_of(pos, struct pf_server, node);
@@ -52,13 +48,13 @@ static void close_expired_servers(struct pf_pool *pool, uint64_t now)
 			pf_server_close(server, "database configuration changed");
 			continue;
 		}
-		if (set->server_lifetime > 0 && now - server->connect_usec > (uint64_t)set->server_lifetime) {
+		if (lifetime > 0 && now - server->connect_usec > (uint64_t)lifetime) {
 			pf_server_close(server, "server lifetime over");
 			continue;
 		}
 		/* Idle servers beyond min_pool_size go after server_idle_timeout. */
 		if (set->server_idle_timeout > 0 && now - server->last_used_usec > (uint64_t)set->server_idle_timeout &&
-		    pf_pool_server_count(pool) > min_pool_size(pool))
+		    pf_pool_server_count(pool) > pf_pool_min_size(pool))
 			pf_server_close(server, "server idle timeout");
 	}
 }
@@ -77,26 +73,40 @@ static void close_slow_logins(uint64_t now)
 	}
 }
 
-/* Clients waiting for a server longer than query_wait_timeout get the error and go.
- * The queue is oldest first, so the scan stops at the first client still in time. */
-static void close_long_waits(struct pf_pool *pool, uint64_t now)
+/*
+ * Clients waiting for a server longer than query_wait_notify get a NOTICE (once per wait),
+ * longer than query_wait_timeout the error, and go. The queue is oldest first, so the scan
+ * stops at the first client that has neither due.
+ */
+static void check_long_waits(struct pf_pool *pool, uint64_t now)
 {
-	usec_t limit = pf_state.set->query_wait_timeout;
-	if (limit <= 0 || pf_state.paused || pool->db->paused)
-		return;
+	usec_t limit = pf_pool_query_wait_timeout(pool);
+	usec_t notify = pf_state.set->query_wait_notify;
+	bool paused = pf_state.paused || pool->db->paused;
 	struct list_head *pos, *tmp;
 	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
 		struct pf_client *client = container_of(pos, struct pf_client, node);
-		if (now - client->wait_start_usec <= (uint64_t)limit)
+		uint64_t waited = now - client->wait_start_usec;
+		if (limit > 0 && !paused && waited > (uint64_t)limit) {
+			pf_client_disconnect(client, "08P01", "query_wait_timeout");
+			continue;
+		}
+		if (notify <= 0 || waited <= (uint64_t)notify)
 			break;
-		pf_client_disconnect(client, "08P01", "query_wait_timeout");
+		if (!client->wait_notified) {
+			client->wait_notified = true;
+			pf_client_send_notice(client, "01000",
+					      "no server connection available in pool %s/%s yet, query is queued "
+					      "(waited %d s, query_wait_notify)",
+					      pool->db->name, pool->user->name, (int)(waited / USEC_PER_SEC));
+		}
 	}
 }
 
 /* Logged-in clients without a server for longer than client_idle_timeout are dropped. */
 static void close_idle_clients(struct pf_pool *pool, uint64_t now)
 {
-	usec_t limit = pf_state.set->client_idle_timeout;
+	usec_t limit = pf_pool_client_idle_timeout(pool);
 	if (limit <= 0 || pool->db->is_admin)
 		return;
 	struct list_head *pos, *tmp;
@@ -108,15 +118,17 @@ static void close_idle_clients(struct pf_pool *pool, uint64_t now)
 }
 
 /*
- * Servers whose query runs past query_timeout, or whose transaction sits idle past
- * idle_transaction_timeout: the client gets the error, the server is closed (its state
- * is unknown mid-query, and an idle transaction must not be handed to anybody else).
+ * Servers whose query runs past query_timeout, whose transaction sits idle past
+ * idle_transaction_timeout or lasts past transaction_timeout: the client gets the error,
+ * the server is closed (its state is unknown mid-query, and an open transaction must not
+ * be handed to anybody else).
  */
 static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 {
-	usec_t query_limit = pf_state.set->query_timeout;
-	usec_t idle_tx_limit = pf_state.set->idle_transaction_timeout;
-	if (query_limit <= 0 && idle_tx_limit <= 0)
+	usec_t query_limit = pf_pool_query_timeout(pool);
+	usec_t idle_tx_limit = pf_pool_idle_transaction_timeout(pool);
+	usec_t tx_limit = pf_pool_transaction_timeout(pool);
+	if (query_limit <= 0 && idle_tx_limit <= 0 && tx_limit <= 0)
 		return;
 	struct list_head *pos, *tmp;
 	statlist_for_each_safe(pos, tmp, &pool->active_servers) {
@@ -129,10 +141,12 @@ static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 		else if (idle_tx_limit > 0 && server->idle_in_tx_since_usec &&
 			 now - server->idle_in_tx_since_usec > (uint64_t)idle_tx_limit)
 			why = "idle transaction timeout";
+		else if (tx_limit > 0 && server->xact_start_usec && now - server->xact_start_usec > (uint64_t)tx_limit)
+			why = "transaction timeout";
 		if (!why)
 			continue;
 		/* A query past its time is cancelled on PostgreSQL too, not left running there. */
-		if (query_running)
+		if (server->expect_rfq > 0)
 			pf_cancel_server(server);
 		struct pf_client *client = server->link;
 		if (client) {
@@ -140,6 +154,73 @@ static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 			pf_client_disconnect(client, "08P01", "%s", why);
 		}
 		pf_server_close(server, why);
+	}
+}
+
+/*
+ * server_fast_close: a session-mode server due for closing (RECONNECT, a changed database)
+ * goes between transactions instead of at the end of the session. Its client goes with it,
+ * as in PgBouncer: silently giving it a new server would lose its session state.
+ */
+static void fast_close_sessions(struct pf_pool *pool)
+{
+	if (!pf_state.set->server_fast_close || pf_pool_mode(pool) != POOL_MODE_SESSION)
+		return;
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->active_servers) {
+		struct pf_server *server = container_of(pos, struct pf_server, node);
+		struct pf_client *client = server->link;
+		bool stale = server->close_needed || server->db_generation != pool->db->generation;
+		bool between_transactions = server->tx_status == 'I' && server->expect_rfq == 0 &&
+					    server->internal_rfq == 0 && client && !client->ext_in_flight &&
+					    client->stream.pkt_remain == 0 && server->stream.pkt_remain == 0;
+		if (!stale || !between_transactions)
+			continue;
+		pf_link_unlink(client, server);
+		pf_client_disconnect(client, "08P01", "database configuration changed");
+		pf_server_close(server, "database configuration changed");
+	}
+}
+
+/* pool_idle_timeout: a pool with no clients and no servers for that long is freed. */
+static void free_if_idle(struct pf_pool *pool, uint64_t now)
+{
+	if (pf_pool_client_count(pool) + pf_pool_server_count(pool) > 0) {
+		pool->last_used_usec = now;
+		pool->db->last_used_usec = now;
+		return;
+	}
+	usec_t limit = pf_state.set->pool_idle_timeout;
+	if (limit > 0 && !pool->db->is_admin && now - pool->last_used_usec > (uint64_t)limit)
+		pf_pool_free_unused(pool);
+}
+
+static bool db_has_login_clients(const struct pf_database *db)
+{
+	struct list_head *pos;
+	list_for_each(pos, &pf_state.login_clients.head) {
+		if (container_of(pos, struct pf_client, node)->db == db)
+			return true;
+	}
+	return false;
+}
+
+/* autodb_idle_timeout: an auto-created database unused for that long is freed. */
+static void free_idle_auto_databases(uint64_t now)
+{
+	usec_t limit = pf_state.set->autodb_idle_timeout;
+	if (limit <= 0)
+		return;
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pf_state.databases) {
+		struct pf_database *db = container_of(pos, struct pf_database, node);
+		if (!db->is_auto || now - db->last_used_usec <= (uint64_t)limit)
+			continue;
+		if (pf_db_client_count(db) + pf_db_server_count(db) > 0 || db_has_login_clients(db)) {
+			db->last_used_usec = now;
+			continue;
+		}
+		pf_database_free_auto(db);
 	}
 }
 
@@ -153,15 +234,18 @@ static void on_janitor(evutil_socket_t fd, short what, void *arg)
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
-		close_long_waits(pool, now);
+		check_long_waits(pool, now);
 		/* A waiting client may have crossed reserve_pool_timeout since the last event. */
 		if (statlist_count(&pool->waiting_clients))
 			pf_link_maybe_launch(pool);
 		close_idle_clients(pool, now);
 		close_overdue_servers(pool, now);
+		fast_close_sessions(pool);
 		close_expired_servers(pool, now);
 		pf_janitor_fill_pool(pool);
+		free_if_idle(pool, now);
 	}
+	free_idle_auto_databases(now);
 }
 
 void pf_janitor_start(void)

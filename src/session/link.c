@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/options.h"
 #include "session/client.h"
 #include "session/janitor.h"
 #include "session/server.h"
@@ -114,6 +115,22 @@ static bool fail_fast(struct pf_client *client)
 	return true;
 }
 
+/*
+ * server_check_query: a server idle longer than server_check_delay (0 = always) runs it
+ * before a client gets it. Returns the query to send, or NULL when no check is due.
+ * "<empty>" sends an empty query (the cheapest round trip); "" turns checks off.
+ */
+static const char *check_query_due(const struct pf_server *server)
+{
+	const char *query = pf_state.set->server_check_query;
+	if (!query || !*query)
+		return NULL;
+	usec_t delay = pf_state.set->server_check_delay;
+	if (delay > 0 && pf_usec_now() - server->last_used_usec < (uint64_t)delay)
+		return NULL;
+	return strcmp(query, PF_CHECK_QUERY_EMPTY) == 0 ? "" : query;
+}
+
 void pf_link_request_server(struct pf_client *client)
 {
 	struct pf_pool *pool = client->pool;
@@ -125,7 +142,17 @@ void pf_link_request_server(struct pf_client *client)
 	struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
 								  : statlist_last(&pool->idle_servers);
 	if (item) {
-		link_pair(client, container_of(item, struct pf_server, node));
+		struct pf_server *server = container_of(item, struct pf_server, node);
+		const char *check = check_query_due(server);
+		if (!check) {
+			link_pair(client, server);
+			return;
+		}
+		/* The client waits while the server proves it is alive; then it is first in line. */
+		pf_client_change_state(client, CL_WAITING);
+		pf_server_change_state(server, SV_TESTED);
+		if (!pf_server_send_internal(server, &check, 1, AFTER_IDLE))
+			pf_server_close(server, "server conn crashed?");
 		return;
 	}
 	if (fail_fast(client))
@@ -134,23 +161,65 @@ void pf_link_request_server(struct pf_client *client)
 	pf_link_maybe_launch(pool);
 }
 
+/* Does this other pool count against the limit that blocks `pool`? */
+static bool shares_limit(const struct pf_pool *other, const struct pf_pool *pool, enum pf_launch_block block)
+{
+	if (other == pool)
+		return false;
+	return block == LAUNCH_DB_FULL ? other->db == pool->db : other->user == pool->user;
+}
+
+/*
+ * max_db_connections / max_user_connections is reached: close the longest-idle server of
+ * another pool under the same limit to make room, as PgBouncer does. False if none is idle.
+ */
+static bool evict_for(struct pf_pool *pool, enum pf_launch_block block)
+{
+	struct pf_server *victim = NULL;
+	struct pf_pool *other;
+	pf_for_each_pool(other) {
+		if (!shares_limit(other, pool, block))
+			continue;
+		struct list_head *pos;
+		list_for_each(pos, &other->idle_servers.head) {
+			struct pf_server *server = container_of(pos, struct pf_server, node);
+			if (!victim || server->last_used_usec < victim->last_used_usec)
+				victim = server;
+		}
+	}
+	if (!victim)
+		return false;
+	pf_server_close(victim, "evicted");
+	return true;
+}
+
+static void launch_reserve(struct pf_pool *pool)
+{
+	log_warning("%s/%s: taking connection from reserve_pool", pool->db->name, pool->user->name);
+	pf_server_launch(pool);
+}
+
 void pf_link_maybe_launch(struct pf_pool *pool)
 {
 	if (pf_state.paused || pool->db->paused)
 		return;
 	if (statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) == 0)
 		return;
-	if (pf_pool_may_launch(pool)) {
+	enum pf_launch_block block = pf_pool_launch_check(pool, false);
+	if (block == LAUNCH_DB_FULL || block == LAUNCH_USER_FULL) {
+		/* Closing the victim may re-enter here (it wakes pools under the limit). */
+		if (evict_for(pool, block) && pf_pool_may_launch(pool))
+			pf_server_launch(pool);
+		return;
+	}
+	if (block == LAUNCH_OK) {
 		pf_server_launch(pool);
 		return;
 	}
 	struct list_head *oldest = statlist_first(&pool->waiting_clients);
 	uint64_t waited = oldest ? pf_usec_now() - container_of(oldest, struct pf_client, node)->wait_start_usec : 0;
 	if (oldest && pf_pool_may_use_reserve(pool, waited)) {
-		char prefix[256];
-		snprintf(prefix, sizeof(prefix), "%s/%s", pool->db->name, pool->user->name);
-		log_warning("%s: taking connection from reserve_pool", prefix);
-		pf_server_launch(pool);
+		launch_reserve(pool);
 		return;
 	}
 	/* Waiting clients of a pool that cannot log in get the error instead of a hang. */
@@ -163,6 +232,37 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 			}
 		}
 	}
+}
+
+void pf_link_limit_room(struct pf_pool *pool)
+{
+	static bool running;
+	bool db_limited = pf_db_max_connections(pool->db) > 0;
+	bool user_limited = pf_user_max_connections(pool->user) > 0;
+	if (running || (!db_limited && !user_limited) || pf_state.shutting_down)
+		return;
+	/* The pool whose oldest client has waited longest goes first. */
+	struct pf_pool *best = NULL, *other;
+	uint64_t best_start = 0;
+	pf_for_each_pool(other) {
+		if (other == pool || !((db_limited && other->db == pool->db) || (user_limited && other->user == pool->user)))
+			continue;
+		struct list_head *first = statlist_first(&other->waiting_clients);
+		if (!first) /* a new pool's clients wait for its first login to greet them */
+			first = statlist_first(&other->welcome_clients);
+		if (!first)
+			continue;
+		uint64_t start = container_of(first, struct pf_client, node)->wait_start_usec;
+		if (!best || start < best_start) {
+			best = other;
+			best_start = start;
+		}
+	}
+	if (!best)
+		return;
+	running = true;
+	pf_link_maybe_launch(best);
+	running = false;
 }
 
 void pf_link_server_ready(struct pf_server *server)
@@ -203,6 +303,7 @@ void pf_link_server_ready(struct pf_server *server)
 	/* Keep reading: an idle server may report an error or close. */
 	pf_stream_resume_later(&server->stream);
 	pf_janitor_fill_pool(pool);
+	pf_link_limit_room(pool);
 }
 
 /* Queries that make a server reusable: ROLLBACK when in a transaction, and the reset query. */
@@ -278,7 +379,8 @@ int pf_link_active_server_count(void)
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
-		n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers);
+		n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers) +
+		     statlist_count(&pool->tested_servers);
 	}
 	return n;
 }

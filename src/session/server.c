@@ -14,6 +14,7 @@
 #include "proto/proto.h"
 #include "session/client.h"
 #include "session/link.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 static struct list_head dead_servers = { &dead_servers, &dead_servers };
@@ -50,6 +51,8 @@ static struct stat_list *state_list(struct pf_server *server, enum pf_server_sta
 		return &pool->active_servers;
 	case SV_USED:
 		return &pool->used_servers;
+	case SV_TESTED:
+		return &pool->tested_servers;
 	case SV_DEAD:
 		return NULL;
 	}
@@ -101,8 +104,10 @@ void pf_server_close(struct pf_server *server, const char *reason)
 	list_add_tail(&dead_servers, &server->node);
 	pf_session_schedule_reap();
 	/* Clients may still be waiting for a server of this pool. */
-	if (!pf_state.shutting_down)
+	if (!pf_state.shutting_down) {
 		pf_link_maybe_launch(pool);
+		pf_link_limit_room(pool);
+	}
 }
 
 void pf_server_reap(void)
@@ -112,6 +117,7 @@ void pf_server_reap(void)
 		struct pf_server *server = container_of(pos, struct pf_server, node);
 		list_del(&server->node);
 		pf_tracked_clear(&server->params);
+		free(server->connect_query_error);
 		free(server);
 	}
 }
@@ -158,9 +164,12 @@ static enum pf_pkt_action internal_packet(struct pf_server *server, const struct
 		return PKT_CONSUMED;
 	case PF_BE_ERROR: {
 		struct pf_error_fields ef;
-		if (pf_parse_error_fields(pkt->body, pkt->body_len, &ef) == 0)
-			pf_server_log(server, LOG_LVL_WARNING, "query of the pooler failed: %s %s",
-				      ef.severity ? ef.severity : "", ef.message ? ef.message : "");
+		if (pf_parse_error_fields(pkt->body, pkt->body_len, &ef) < 0)
+			ef.severity = ef.message = NULL;
+		pf_server_log(server, LOG_LVL_WARNING, "query of the pooler failed: %s %s", ef.severity ? ef.severity : "",
+			      ef.message ? ef.message : "");
+		if (server->after_internal == AFTER_CONNECTED && !server->connect_query_error)
+			server->connect_query_error = pf_xstrdup(ef.message ? ef.message : "error");
 		return PKT_CONSUMED;
 	}
 	case PF_BE_READY_FOR_QUERY: {
@@ -173,7 +182,14 @@ static enum pf_pkt_action internal_packet(struct pf_server *server, const struct
 		server->after_internal = AFTER_NOTHING;
 		if (after == AFTER_RESUME_CLIENT && server->link) {
 			pf_stream_resume_later(&server->link->stream);
-		} else if (after == AFTER_IDLE) {
+		} else if (after == AFTER_CONNECTED && (server->connect_query_error || status != 'I')) {
+			char message[512];
+			snprintf(message, sizeof(message), "connect_query failed: %s",
+				 server->connect_query_error ? server->connect_query_error : "left a transaction open");
+			pf_link_login_failed(server->pool, "08006", message);
+			pf_server_close(server, message);
+			return PKT_CLOSED;
+		} else if (after == AFTER_IDLE || after == AFTER_CONNECTED) {
 			if (status != 'I') {
 				pf_server_close(server, "server not idle after cleanup");
 				return PKT_CLOSED;

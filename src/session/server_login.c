@@ -334,6 +334,14 @@ static void login_done(struct pf_server *server)
 	pool->last_login_failed = false;
 	if (pf_state.set->log_connections)
 		pf_server_log(server, LOG_LVL_LOG, "new connection to server");
+	const char *connect_query = pool->db->connect_query;
+	if (connect_query) {
+		/* Clients get the server once connect_query is done (SV_USED until then). */
+		pf_server_change_state(server, SV_USED);
+		if (!pf_server_send_internal(server, &connect_query, 1, AFTER_CONNECTED))
+			pf_server_close(server, "server conn crashed?");
+		return;
+	}
 	pf_link_server_ready(server);
 }
 

@@ -136,3 +136,99 @@ def test_reserve_pool_opens_after_reserve_pool_timeout_and_not_beyond(pg, pgfjor
             assert done.wait(5), "the third client did not get the released server"
             third.commit()
         holder.commit()
+
+
+def pooler_with_levels(pg, pgfjord, settings=None, app2=None, users=None):
+    """app with the global values, app2 with its own connect-string values; [users] as given."""
+    ini = {"auth_type": "trust", "pool_mode": "transaction", "default_pool_size": 1}
+    ini.update(settings or {})
+    dbs = {"app": pg.connstr("app"), "app2": pg.connstr("app2", **(app2 or {}))}
+    return pgfjord(ini, dbs, {TRUST_USER: "", h.MD5_USER: h.MD5_PASS}, users)
+
+
+def wait_error(p, dbname, user=TRUST_USER):
+    """A client that waits for the only server of its pool, held by another client meanwhile;
+    returns (seconds waited, the error or None)."""
+    with p.connect(user=user, dbname=dbname, autocommit=False) as holder:
+        holder.execute("select 1")
+        with p.connect(user=user, dbname=dbname) as waiter:
+            t0 = time.monotonic()
+            try:
+                waiter.execute("select 1")
+                err = None
+            except psycopg.OperationalError as e:
+                err = e
+            waited = time.monotonic() - t0
+            holder.commit()
+    return waited, err
+
+
+@pytest.mark.pgfjord_only("query_wait_timeout per database and per user came with PgBouncer 1.26")
+def test_query_wait_timeout_per_database_and_per_user(pg, pgfjord):
+    p = pooler_with_levels(pg, pgfjord, {"query_wait_timeout": 60}, app2={"query_wait_timeout": 1},
+                           users={h.MD5_USER: "query_wait_timeout=1"})
+    waited, err = wait_error(p, "app2")  # the database's value wins over the global one
+    assert err is not None and "query_wait_timeout" in str(err), err
+    assert waited < 5, waited
+    waited, err = wait_error(p, "app", user=h.MD5_USER)  # the user's value, on app
+    assert err is not None and "query_wait_timeout" in str(err), err
+    assert waited < 5, waited
+
+
+@pytest.mark.pgfjord_only("query_wait_notify came with PgBouncer 1.25")
+def test_query_wait_notify_tells_a_queued_client(pg, pgfjord):
+    p = pooler_with_levels(pg, pgfjord, {"query_wait_notify": 1, "query_wait_timeout": 30})
+    notices = []
+    with p.connect(user=TRUST_USER, autocommit=False) as holder:
+        holder.execute("select 1")
+        with p.connect(user=TRUST_USER) as waiter:
+            waiter.add_notice_handler(lambda d: notices.append(d.message_primary))
+            release = threading.Timer(2.5, holder.commit)
+            release.start()
+            t0 = time.monotonic()
+            assert waiter.execute("select 7").fetchone()[0] == 7  # still served afterwards
+            assert time.monotonic() - t0 >= 2
+            release.join()
+    assert len(notices) == 1, notices
+    assert "query_wait_notify" in notices[0] and "queued" in notices[0], notices
+
+
+@pytest.mark.pgfjord_only("transaction_timeout came with PgBouncer 1.25")
+def test_transaction_timeout_ends_a_busy_transaction(pg, pgfjord):
+    # Never idle long enough for idle_transaction_timeout, yet too long in all.
+    p = trust_pooler(pg, pgfjord, transaction_timeout=1.5, idle_transaction_timeout=10)
+    with p.connect(user=TRUST_USER, autocommit=False) as c:
+        with pytest.raises(psycopg.OperationalError) as ei:
+            for _ in range(30):
+                c.execute("select 1")
+                time.sleep(0.2)
+        assert "transaction timeout" in str(ei.value)
+    with p.connect(user=TRUST_USER) as c2:  # short transactions are fine
+        for _ in range(5):
+            c2.execute("select 1")
+        time.sleep(2)
+        assert c2.execute("select 2").fetchone()[0] == 2
+
+
+@pytest.mark.pgfjord_only("[users] query_timeout came with PgBouncer 1.24")
+def test_users_query_timeout_and_idle_transaction_timeout(pg, pgfjord):
+    p = pooler_with_levels(pg, pgfjord, users={h.MD5_USER: "query_timeout=1 idle_transaction_timeout=1"})
+    with p.connect(user=h.MD5_USER) as c:
+        assert expect_closed_with(c, "select pg_sleep(10)", "query_timeout", 8) < 6
+    with p.connect(user=h.MD5_USER, autocommit=False) as c:
+        c.execute("select 1")
+        time.sleep(2.5)
+        expect_closed_with(c, "select 1", "idle transaction timeout", 5)
+    with p.connect(user=TRUST_USER) as other:  # no timeout for the other user
+        assert other.execute("select pg_sleep(1.5), 3").fetchone()[1] == 3
+
+
+@pytest.mark.pgfjord_only("[users] client_idle_timeout came with PgBouncer 1.24")
+def test_users_client_idle_timeout(pg, pgfjord):
+    p = pooler_with_levels(pg, pgfjord, users={h.MD5_USER: "client_idle_timeout=1"})
+    with p.connect(user=h.MD5_USER) as idle, p.connect(user=TRUST_USER) as other:
+        idle.execute("select 1")
+        other.execute("select 1")
+        time.sleep(2.5)
+        expect_closed_with(idle, "select 1", "client_idle_timeout", 5)
+        assert other.execute("select 1").fetchone()[0] == 1

@@ -382,7 +382,7 @@ static void test_option_table(void **state)
 			if (!(t[j].flags & OPT_ALIAS) && t[j].offset == t[i].offset)
 				fail_msg("%s and %s share a field", t[j].name, t[i].name);
 	}
-	assert_int_equal(acted, 61);
+	assert_int_equal(acted, 72);
 
 	assert_ptr_equal(pf_option_find("MAX_CLIENT_CONN"), pf_option_find("max_client_conn"));
 	assert_null(pf_option_find("no_such_key"));
@@ -393,7 +393,8 @@ static void test_option_table(void **state)
 	assert_false(pf_option_find("service_name")->flags & OPT_RELOAD);
 	assert_true(pf_option_find("stats_period")->flags & OPT_ACTED);
 	assert_true(pf_option_find("query_wait_timeout")->flags & OPT_ACTED);
-	assert_false(pf_option_find("transaction_timeout")->flags & OPT_ACTED);
+	assert_true(pf_option_find("transaction_timeout")->flags & OPT_ACTED);
+	assert_false(pf_option_find("max_prepared_statements")->flags & OPT_ACTED);
 	assert_true(pf_option_find("client_tls_sslmode")->flags & OPT_ACTED);
 	assert_non_null(pf_option_find("pool_idle_timeout"));
 }
@@ -569,7 +570,7 @@ static const char realistic_ini[] =
 	"default_pool_size = 25\n"
 	"server_lifetime = 1800\n"
 	"server_idle_timeout = 60.5\n"
-	"transaction_timeout = 30\n"
+	"max_prepared_statements = 100\n"
 	"ignore_startup_parameters = extra_float_digits, options\n"
 	"log_connections = off\n"
 	"tcp_keepalive = yes\n"
@@ -611,7 +612,8 @@ static void test_conf_load_realistic(void **state)
 	assert_int_equal(s->tcp_keepalive, 1);
 	assert_string_equal(s->admin_users, "admin");
 	assert_string_equal(s->ignore_startup_parameters, "extra_float_digits, options");
-	assert_int_equal(s->max_prepared_statements, 200); /* untouched default */
+	assert_int_equal(s->max_prepared_statements, 100);
+	assert_true(s->transaction_timeout == 0); /* untouched default */
 
 	assert_int_equal(conf->n_dbs, 3);
 	const struct pf_db_conf *app = pf_conf_find_db(conf, "appdb");
@@ -640,8 +642,8 @@ static void test_conf_load_realistic(void **state)
 	/* Warnings, once each; none for keys pgfjord acts on. */
 	assert_int_equal(count_in_log("pgbouncer.ini:33: unknown parameter no_such_option in [pgbouncer], ignored"), 1);
 	assert_int_equal(count_in_log("unknown parameter"), 1);
-	assert_int_equal(count_in_log("pgbouncer.ini:28: parameter transaction_timeout is not supported yet, ignored"), 1);
-	assert_int_equal(count_in_log("parameter transaction_timeout is not supported"), 1);
+	assert_int_equal(count_in_log("pgbouncer.ini:28: parameter max_prepared_statements is not supported yet, ignored"), 1);
+	assert_int_equal(count_in_log("parameter max_prepared_statements is not supported"), 1);
 	assert_int_equal(count_in_log("parameter admin_users"), 0);
 	assert_int_equal(count_in_log("parameter stats_users"), 0);
 	assert_int_equal(count_in_log("parameter server_lifetime"), 0);
