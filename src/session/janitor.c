@@ -214,7 +214,8 @@ static void free_idle_auto_databases(uint64_t now)
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.databases) {
 		struct pf_database *db = container_of(pos, struct pf_database, node);
-		if (!db->is_auto || now - db->last_used_usec <= (uint64_t)limit)
+		/* A paused or disabled one keeps the state an operator gave it. */
+		if (!db->is_auto || db->paused || db->disabled || now - db->last_used_usec <= (uint64_t)limit)
 			continue;
 		if (pf_db_client_count(db) + pf_db_server_count(db) > 0 || db_has_login_clients(db)) {
 			db->last_used_usec = now;
