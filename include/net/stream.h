@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "net/iobuf.h"
+#include "net/tls.h"
 #include "util/buf.h"
 
 struct pf_stream;
@@ -72,6 +73,7 @@ struct pf_stream {
 	struct event *ev_write;  /* made on first need: most sockets never wait to write */
 	uint64_t bytes_recv;
 	uint64_t bytes_sent;
+	SSL *tls;            /* set once a TLS handshake finished: all I/O goes through it */
 };
 
 void pf_stream_init(struct pf_stream *s, struct event_base *base, int fd, const struct pf_stream_ops *ops, void *owner);
@@ -89,6 +91,8 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len);
 bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b); /* and resets b */
 /* True when nothing is queued or buffered on this stream. */
 bool pf_stream_idle(const struct pf_stream *s);
+/* From now on read and write through this TLS connection (its handshake is done). */
+void pf_stream_set_tls(struct pf_stream *s, SSL *tls);
 /* Bytes received but not yet processed. */
 uint32_t pf_stream_unprocessed(const struct pf_stream *s);
 

@@ -6,6 +6,11 @@
  * partner cannot take more, this stream stops reading until the partner's socket drains.
  * send()/recv() rather than write()/read(): they reach the socket without the VFS layer
  * (file position lock, fsnotify), which shows at four calls per transaction.
+ *
+ * TLS: OpenSSL wants a write that could not finish retried with the same bytes, so a TLS
+ * stream has one source of outgoing bytes, its `out` queue; forwarded bytes are copied
+ * there (encryption costs far more than the copy). Bytes OpenSSL has decrypted but we
+ * have not taken yet do not make the socket readable, so they are asked for explicitly.
  */
 #include "net/stream.h"
 
@@ -69,6 +74,22 @@ static bool report_eof(struct pf_stream *failed, struct pf_stream *watch)
 	return !watch->closed;
 }
 
+static ssize_t sock_recv(struct pf_stream *s, void *data, size_t len)
+{
+	return s->tls ? pf_tls_recv(s->tls, data, len) : recv(s->fd, data, len, 0);
+}
+
+static ssize_t sock_send(struct pf_stream *s, const void *data, size_t len)
+{
+	return s->tls ? pf_tls_send(s->tls, data, len) : send(s->fd, data, len, MSG_NOSIGNAL);
+}
+
+/* Decrypted bytes waiting inside OpenSSL: no socket event will announce them. */
+static bool tls_pending(const struct pf_stream *s)
+{
+	return s->tls && SSL_pending(s->tls) > 0;
+}
+
 static void release_buffer_if_empty(struct pf_stream *s)
 {
 	struct pf_iobuf *buf = s->buf;
@@ -78,18 +99,34 @@ static void release_buffer_if_empty(struct pf_stream *s)
 	}
 }
 
+/* The owner asked to hear when everything decided has reached the partner's socket. */
+static bool notify_if_flushed(struct pf_stream *s)
+{
+	if (s->notify_flush && !s->pkt_remain && !(s->partner && s->partner->out.len)) {
+		s->notify_flush = false;
+		if (!s->ops->on_event(s, STREAM_FLUSHED))
+			return false;
+	}
+	return !s->closed;
+}
+
 /* Write the decided bytes to the partner. false when s got closed. */
 static bool send_decided(struct pf_stream *s)
 {
 	struct pf_iobuf *buf = s->buf;
 	if (!buf || buf->send_pos == buf->pkt_pos)
-		return true;
+		return notify_if_flushed(s); /* a TLS partner may just have drained its queue */
 	struct pf_stream *dst = s->partner;
 	if (!dst || dst->closed) {
 		/* Nobody to forward to (the partner left): drop the bytes. */
 		buf->send_pos = buf->pkt_pos;
 		release_buffer_if_empty(s);
 		return true;
+	}
+	if (dst->tls) {
+		/* Copied into the TLS stream's only output queue (see the top of this file). */
+		pf_buf_put(&dst->out, buf->data + buf->send_pos, buf->pkt_pos - buf->send_pos);
+		buf->send_pos = buf->pkt_pos;
 	}
 	if (dst->out.len) {
 		if (!flush_out(dst))
@@ -100,7 +137,7 @@ static bool send_decided(struct pf_stream *s)
 		}
 	}
 	while (buf->send_pos < buf->pkt_pos) {
-		ssize_t n = send(dst->fd, buf->data + buf->send_pos, buf->pkt_pos - buf->send_pos, MSG_NOSIGNAL);
+		ssize_t n = sock_send(dst, buf->data + buf->send_pos, buf->pkt_pos - buf->send_pos);
 		if (n > 0) {
 			buf->send_pos += (uint32_t)n;
 			dst->bytes_sent += (uint64_t)n;
@@ -116,12 +153,7 @@ static bool send_decided(struct pf_stream *s)
 		return report_eof(dst, s);
 	}
 	release_buffer_if_empty(s);
-	if (s->notify_flush && !s->pkt_remain) {
-		s->notify_flush = false;
-		if (!s->ops->on_event(s, STREAM_FLUSHED))
-			return false;
-	}
-	return !s->closed;
+	return notify_if_flushed(s);
 }
 
 /* Drop `take` bytes at pkt_pos, keeping any decided-but-unsent bytes in front of them. */
@@ -244,11 +276,11 @@ static int read_some(struct pf_stream *s)
 	if (!room)
 		return 0; /* full of bytes waiting for a decision or for the partner */
 	for (;;) {
-		ssize_t n = recv(s->fd, buf->data + buf->recv_pos, room, 0);
+		ssize_t n = sock_recv(s, buf->data + buf->recv_pos, room);
 		if (n > 0) {
 			buf->recv_pos += (uint32_t)n;
 			s->bytes_recv += (uint64_t)n;
-			return (uint32_t)n == room ? 2 : 1;
+			return (uint32_t)n == room || tls_pending(s) ? 2 : 1;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -266,7 +298,7 @@ static int read_some(struct pf_stream *s)
  * Each round ends after processing, so no complete message is left behind unprocessed. */
 static bool stream_run(struct pf_stream *s, bool readable)
 {
-	bool may_read = readable;
+	bool may_read = readable || tls_pending(s);
 	for (int reads = 0;;) {
 		enum process_result pr = process_buffer(s);
 		if (pr == PROC_CLOSED || s->closed)
@@ -308,7 +340,7 @@ static ssize_t send_some(struct pf_stream *s, const uint8_t *data, size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = send(s->fd, data + done, len - done, MSG_NOSIGNAL);
+		ssize_t n = sock_send(s, data + done, len - done);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
@@ -379,6 +411,12 @@ void pf_stream_close(struct pf_stream *s)
 		event_free(s->ev_write);
 	s->ev_write = NULL;
 	s->read_enabled = s->write_enabled = false;
+	if (s->tls) {
+		/* close_notify if the socket takes it now; a TLS peer may log a missing one. */
+		SSL_shutdown(s->tls);
+		SSL_free(s->tls);
+		s->tls = NULL;
+	}
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -427,7 +465,7 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len)
 		return false;
 	/* Nothing queued: write straight from the caller's bytes, and queue only what is left,
 	 * so that most connections never allocate an output buffer. */
-	if (!s->out.len && !s->write_enabled) {
+	if (!s->out.len && !s->write_enabled && !s->tls) {
 		ssize_t sent = send_some(s, data, len);
 		if (sent < 0)
 			return false;
@@ -440,6 +478,11 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len)
 	if (s->write_enabled)
 		return true; /* already waiting for the socket */
 	return flush_out(s);
+}
+
+void pf_stream_set_tls(struct pf_stream *s, SSL *tls)
+{
+	s->tls = tls;
 }
 
 bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b)
