@@ -95,5 +95,8 @@ bool pf_stream_idle(const struct pf_stream *s);
 void pf_stream_set_tls(struct pf_stream *s, SSL *tls);
 /* Bytes received but not yet processed. */
 uint32_t pf_stream_unprocessed(const struct pf_stream *s);
+/* The partner may hold part of a message from s: some of it was forwarded, or bytes decided
+ * for it are not sent yet (and go if s closes). Nothing of ours may be written to it then. */
+bool pf_stream_partner_mid_message(const struct pf_stream *s);
 
 #endif

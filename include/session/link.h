@@ -18,6 +18,9 @@ void pf_link_unlink(struct pf_client *client, struct pf_server *server);
 void pf_link_server_ready(struct pf_server *server);
 /* The transaction (or session) is over: unlink, clean up if needed, return the server. */
 void pf_link_release(struct pf_server *server);
+/* The server is lost or overdue: unlink its client and disconnect it with this error, or
+ * without it when the client holds part of a message (it would read the error as the rest). */
+void pf_link_fail_client(struct pf_server *server, const char *sqlstate, const char *message);
 /* The client is leaving while linked: decide whether the server can be reused. */
 void pf_link_client_gone(struct pf_client *client);
 /* Server login failed: tell clients waiting on the pool. */

@@ -501,3 +501,8 @@ uint32_t pf_stream_unprocessed(const struct pf_stream *s)
 {
 	return s->buf ? s->buf->recv_pos - s->buf->pkt_pos : 0;
 }
+
+bool pf_stream_partner_mid_message(const struct pf_stream *s)
+{
+	return (s->pkt_remain && !s->skip_remain) || (s->buf && s->buf->send_pos < s->buf->pkt_pos);
+}

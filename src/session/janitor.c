@@ -148,11 +148,7 @@ static void close_overdue_servers(struct pf_pool *pool, uint64_t now)
 		/* A query past its time is cancelled on PostgreSQL too, not left running there. */
 		if (server->expect_rfq > 0)
 			pf_cancel_server(server);
-		struct pf_client *client = server->link;
-		if (client) {
-			pf_link_unlink(client, server);
-			pf_client_disconnect(client, "08P01", "%s", why);
-		}
+		pf_link_fail_client(server, "08P01", why);
 		pf_server_close(server, why);
 	}
 }

@@ -341,6 +341,19 @@ void pf_link_release(struct pf_server *server)
 	clean_or_ready(server, false);
 }
 
+void pf_link_fail_client(struct pf_server *server, const char *sqlstate, const char *message)
+{
+	struct pf_client *client = server->link;
+	if (!client)
+		return;
+	bool mid_message = pf_stream_partner_mid_message(&server->stream);
+	pf_link_unlink(client, server);
+	if (mid_message)
+		pf_client_close(client, message);
+	else
+		pf_client_disconnect(client, sqlstate, "%s", message);
+}
+
 void pf_link_client_gone(struct pf_client *client)
 {
 	struct pf_server *server = client->link;

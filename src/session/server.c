@@ -78,11 +78,7 @@ void pf_server_close(struct pf_server *server, const char *reason)
 		return;
 	struct pf_pool *pool = server->pool;
 	bool was_login = server->state == SV_LOGIN;
-	struct pf_client *client = server->link;
-	if (client) {
-		pf_link_unlink(client, server);
-		pf_client_disconnect(client, "08006", "server conn crashed?");
-	}
+	pf_link_fail_client(server, "08006", "server conn crashed?");
 	if (reason && pf_state.set->log_disconnections) {
 		double age = (double)(pf_usec_now() - server->connect_usec) / 1e6;
 		pf_server_log(server, LOG_LVL_LOG, "closing because: %s (age=%.0fs)", reason, age);
