@@ -60,6 +60,7 @@ struct pf_stream {
 	bool read_enabled;   /* ev_read is added */
 	bool write_enabled;  /* ev_write is added */
 	bool closed;
+	bool handshaking;    /* a TLS handshake owns the socket: do not read it */
 	bool skip_remain;    /* the rest of the current message is dropped, not forwarded */
 	bool notify_flush;   /* call on_event(STREAM_FLUSHED) when the decided bytes are sent */
 	uint32_t pkt_remain; /* bytes of the current message not yet received */
@@ -91,6 +92,10 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len);
 bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b); /* and resets b */
 /* True when nothing is queued or buffered on this stream. */
 bool pf_stream_idle(const struct pf_stream *s);
+/* Hand the socket to a TLS handshake: the stream stops reading until pf_stream_set_tls.
+ * With `early`, every unprocessed byte moves there (direct TLS: the start of the
+ * ClientHello; the owner then answers PKT_PAUSE); without, the buffer is left alone. */
+void pf_stream_begin_handshake(struct pf_stream *s, struct pf_buf *early);
 /* From now on read and write through this TLS connection (its handshake is done). */
 void pf_stream_set_tls(struct pf_stream *s, SSL *tls);
 /* Bytes received but not yet processed. */

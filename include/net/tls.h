@@ -34,15 +34,30 @@ enum pf_sslmode pf_tls_server_mode(void);
 bool pf_tls_client_available(void);
 
 /* A new TLS connection on fd: accepting a client, or connecting to a server (host for SNI
- * and verify-full; NULL for a Unix socket or a numeric address, where SNI is not sent). */
-SSL *pf_tls_accept_new(int fd);
+ * and verify-full; NULL for a Unix socket or a numeric address, where SNI is not sent).
+ * `early` are bytes of the client's first flight already read from the socket (direct TLS). */
+SSL *pf_tls_accept_new(int fd, const uint8_t *early, size_t early_len);
 SSL *pf_tls_connect_new(int fd, const char *host);
 
 enum pf_tls_step { TLS_STEP_DONE, TLS_STEP_WANT_READ, TLS_STEP_WANT_WRITE, TLS_STEP_FAILED };
 /* One handshake step; on failure err gets OpenSSL's reason ("certificate verify failed"). */
 enum pf_tls_step pf_tls_handshake(SSL *ssl, char *err, size_t errlen);
 
-/* "TLSv1.3/TLS_AES_256_GCM_SHA384" for logs and SHOW CLIENTS/SERVERS. */
+/* A handshake driven by the event loop. done() gets the connection, or NULL and OpenSSL's
+ * reason (the SSL is freed then); it may be called from pf_tls_hs_start itself. */
+typedef void (*pf_tls_hs_done)(void *arg, SSL *ssl, const char *error);
+struct pf_tls_hs {
+	struct event *ev;
+	SSL *ssl;
+	int fd;
+	pf_tls_hs_done done;
+	void *arg;
+};
+void pf_tls_hs_start(struct pf_tls_hs *hs, struct event_base *base, int fd, SSL *ssl, pf_tls_hs_done done, void *arg);
+/* Stop a handshake in progress (its connection is closing); frees its SSL. */
+void pf_tls_hs_cancel(struct pf_tls_hs *hs);
+
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519" (as PgBouncer) for logs and SHOW CLIENTS. */
 const char *pf_tls_describe(const SSL *ssl, char *buf, size_t len);
 /* Did the peer negotiate ALPN "postgresql"? (Required for direct TLS.) */
 bool pf_tls_alpn_postgresql(const SSL *ssl);

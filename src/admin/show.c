@@ -252,6 +252,13 @@ static void socket_buffer_cols(struct pf_rs *rs, const struct pf_stream *s)
 	pf_rs_int(rs, (int64_t)s->out.len);
 }
 
+/* The tls column: empty for plain connections, as PgBouncer. */
+static void tls_col(struct pf_rs *rs, const struct pf_stream *s)
+{
+	char text[160];
+	pf_rs_text(rs, s->tls ? pf_tls_describe(s->tls, text, sizeof(text)) : "");
+}
+
 static const char *client_state_name(const struct pf_client *client)
 {
 	switch (client->state) {
@@ -301,7 +308,7 @@ static void client_row(struct pf_rs *rs, struct pf_client *client, bool sockets)
 	else
 		pf_rs_text(rs, "");
 	pf_rs_int(rs, 0);
-	pf_rs_text(rs, "");
+	tls_col(rs, &client->stream);
 	pf_rs_text(rs, appname ? appname : "");
 	pf_rs_int(rs, 0);
 	pf_rs_uint(rs, client->id);
@@ -364,7 +371,7 @@ static void server_row(struct pf_rs *rs, struct pf_server *server, bool sockets)
 	else
 		pf_rs_text(rs, "");
 	pf_rs_int(rs, server->backend_pid);
-	pf_rs_text(rs, "");
+	tls_col(rs, &server->stream);
 	pf_rs_text(rs, appname ? appname : "");
 	pf_rs_int(rs, 0);
 	pf_rs_uint(rs, server->id);

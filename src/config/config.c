@@ -85,11 +85,6 @@ static int set_setting(struct load_ctx *ctx, const char *file, int line, const c
 	if (!(opt->flags & OPT_ACTED)) {
 		if (first_warning(ctx, opt->name))
 			log_warning("%s:%d: parameter %s is not supported yet, ignored", file, line, opt->name);
-	} else if (strcmp(opt->name, "client_tls_sslmode") == 0 &&
-		   strcmp(ctx->conf->set.client_tls_sslmode, "disable") != 0) {
-		/* Accepted so that PgBouncer configs load, but there is no client TLS yet. */
-		log_warning("%s:%d: client_tls_sslmode = %s is not supported yet, clients are served without TLS",
-			    file, line, ctx->conf->set.client_tls_sslmode);
 	}
 	return 0;
 }

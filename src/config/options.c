@@ -24,7 +24,9 @@ static const char *const acted_keys[] = {
 	"server_reset_query_always", "syslog", "syslog_facility", "syslog_ident",
 	"track_extra_parameters", "unix_socket_dir", "unix_socket_group", "unix_socket_mode",
 	"user", "verbose",
-	"client_tls_sslmode", /* only "disable" is acted on; the loader warns about the rest */
+	"client_tls_sslmode", "client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
+	"client_tls_protocols", "client_tls_ciphers", "client_tls13_ciphers", "client_tls_ecdhcurve",
+	"client_tls_dheparams",
 	"tcp_keepalive", "dns_max_ttl", "dns_nxdomain_ttl",
 	"min_pool_size", "server_idle_timeout", "server_lifetime", "so_reuseport",
 	"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout", "tcp_socket_buffer",

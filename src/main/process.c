@@ -30,6 +30,7 @@
 #include "net/iobuf.h"
 #include "net/listener.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "pool/params.h"
 #include "pool/pool.h"
 #include "session/cancel.h"
@@ -227,6 +228,10 @@ static void apply_settings(void)
 		     set->syslog_facility);
 	pf_dns_set_ttls(set->dns_max_ttl, set->dns_nxdomain_ttl);
 	pf_admin_stats_restart();
+	/* New certificates apply to new connections; connected ones keep theirs. */
+	char err[512];
+	if (pf_tls_configure(set, err, sizeof(err)) < 0)
+		log_error("TLS setup failed: %s; keeping the running TLS settings", err);
 }
 
 /* SIGHUP: RELOAD. A broken file keeps the running config (the reason is logged). */
@@ -331,8 +336,15 @@ int pf_process_run(const struct pf_args *args)
 	}
 	int verbose = args->verbose > set->verbose ? args->verbose : set->verbose;
 	pf_log_setup(verbose, args->quiet || args->daemon, set->logfile, set->syslog, set->syslog_ident, set->syslog_facility);
-	if (args->daemon && go_daemon() < 0)
+	/* Bad certificates stop the start, before a daemon's parent has said all is well. */
+	if (pf_tls_configure(set, err, sizeof(err)) < 0) {
+		log_fatal("TLS setup failed: %s", err);
 		return 1;
+	}
+	if (args->daemon && go_daemon() < 0) {
+		pf_tls_shutdown();
+		return 1;
+	}
 	pf_random_reset();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -342,6 +354,7 @@ int pf_process_run(const struct pf_args *args)
 	pf_pool_state_init(base, conf, userlist);
 	if (pf_dns_init(base, set->resolv_conf, set->dns_max_ttl, set->dns_nxdomain_ttl) < 0)
 		log_warning("DNS resolver setup failed: host names will not resolve");
+	int rc = 0;
 
 	struct pf_listen_opts lo = {
 		.listen_addr = set->listen_addr,
@@ -353,7 +366,6 @@ int pf_process_run(const struct pf_args *args)
 		.reuseport = set->so_reuseport,
 		.defer_accept = set->tcp_defer_accept != 0,
 	};
-	int rc = 0;
 	/* The pidfile comes first: whoever sees the port open can rely on it. */
 	if (set->pidfile && *set->pidfile && write_pidfile(set->pidfile) < 0) {
 		rc = 1;
@@ -392,6 +404,7 @@ out:
 		event_free(shutdown_timer);
 	pf_pool_state_free();
 	pf_dns_shutdown();
+	pf_tls_shutdown();
 	pf_iobuf_free_all();
 	pf_digest_cleanup();
 	pf_tracked_free();

@@ -42,7 +42,7 @@ static void update_read_interest(struct pf_stream *s)
 {
 	if (s->closed)
 		return;
-	bool want = !s->blocked && !(s->paused && buffer_full(s));
+	bool want = !s->blocked && !s->handshaking && !(s->paused && buffer_full(s));
 	if (want && !s->read_enabled) {
 		event_add(&s->ev_read, NULL);
 		s->read_enabled = true;
@@ -184,7 +184,7 @@ enum process_result { PROC_MORE, PROC_WAIT, PROC_CLOSED };
 /* Handle every complete header in the buffer. */
 static enum process_result process_buffer(struct pf_stream *s)
 {
-	while (!s->paused && !s->blocked && s->buf) {
+	while (!s->paused && !s->blocked && !s->handshaking && s->buf) {
 		struct pf_iobuf *buf = s->buf;
 		uint32_t avail = buf->recv_pos - buf->pkt_pos;
 		if (!avail)
@@ -305,7 +305,7 @@ static bool stream_run(struct pf_stream *s, bool readable)
 			return false;
 		if (!send_decided(s))
 			return false;
-		if (s->paused || s->blocked)
+		if (s->paused || s->blocked || s->handshaking)
 			break;
 		if (pr == PROC_WAIT && s->buf && s->buf->pkt_pos < s->buf->recv_pos)
 			continue; /* room was made for a whole message: look at it again */
@@ -480,9 +480,22 @@ bool pf_stream_write(struct pf_stream *s, const void *data, size_t len)
 	return flush_out(s);
 }
 
+void pf_stream_begin_handshake(struct pf_stream *s, struct pf_buf *early)
+{
+	s->handshaking = true;
+	if (early && s->buf) {
+		pf_buf_put(early, s->buf->data + s->buf->pkt_pos, s->buf->recv_pos - s->buf->pkt_pos);
+		s->buf->pkt_pos = s->buf->send_pos = s->buf->recv_pos;
+		release_buffer_if_empty(s);
+	}
+	update_read_interest(s);
+}
+
 void pf_stream_set_tls(struct pf_stream *s, SSL *tls)
 {
 	s->tls = tls;
+	s->handshaking = false;
+	pf_stream_resume_later(s);
 }
 
 bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b)

@@ -8,6 +8,9 @@
 #include "net/tls.h"
 
 #include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
@@ -302,11 +305,84 @@ static SSL *ssl_on(SSL_CTX *ctx, int fd)
 	return ssl;
 }
 
-SSL *pf_tls_accept_new(int fd)
+/*
+ * Direct TLS: the stream read the start of the ClientHello before it knew. This BIO gives
+ * OpenSSL those bytes first, then reads the socket.
+ */
+struct early_bio {
+	int fd;
+	size_t len, pos;
+	uint8_t data[];
+};
+
+static int early_read(BIO *bio, char *out, int len)
+{
+	struct early_bio *e = BIO_get_data(bio);
+	BIO_clear_retry_flags(bio);
+	if (e->pos < e->len) {
+		size_t n = e->len - e->pos < (size_t)len ? e->len - e->pos : (size_t)len;
+		memcpy(out, e->data + e->pos, n);
+		e->pos += n;
+		return (int)n;
+	}
+	ssize_t n = recv(e->fd, out, (size_t)len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(bio);
+	return (int)n;
+}
+
+static long early_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+	(void)bio;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int early_destroy(BIO *bio)
+{
+	free(BIO_get_data(bio));
+	BIO_set_data(bio, NULL);
+	return 1;
+}
+
+static BIO_METHOD *early_method;
+
+static BIO *early_bio_new(int fd, const uint8_t *early, size_t len)
+{
+	if (!early_method) {
+		early_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pgfjord early bytes");
+		BIO_meth_set_read(early_method, early_read);
+		BIO_meth_set_ctrl(early_method, early_ctrl);
+		BIO_meth_set_destroy(early_method, early_destroy);
+	}
+	BIO *bio = BIO_new(early_method);
+	if (!bio)
+		return NULL;
+	struct early_bio *e = pf_xmalloc(sizeof(*e) + len);
+	e->fd = fd;
+	e->len = len;
+	e->pos = 0;
+	memcpy(e->data, early, len);
+	BIO_set_data(bio, e);
+	BIO_set_init(bio, 1);
+	return bio;
+}
+
+SSL *pf_tls_accept_new(int fd, const uint8_t *early, size_t early_len)
 {
 	SSL *ssl = ssl_on(tls.accept_ctx, fd);
-	if (ssl)
-		SSL_set_accept_state(ssl);
+	if (!ssl)
+		return NULL;
+	SSL_set_accept_state(ssl);
+	if (early_len) {
+		BIO *rbio = early_bio_new(fd, early, early_len);
+		if (!rbio) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		SSL_set0_rbio(ssl, rbio); /* the socket BIO stays the write side */
+	}
 	return ssl;
 }
 
@@ -361,13 +437,72 @@ enum pf_tls_step pf_tls_handshake(SSL *ssl, char *err, size_t errlen)
 	return TLS_STEP_FAILED;
 }
 
+static void hs_step(struct pf_tls_hs *hs);
+
+static void hs_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hs_step(arg);
+}
+
+static void hs_step(struct pf_tls_hs *hs)
+{
+	char err[256];
+	enum pf_tls_step step = pf_tls_handshake(hs->ssl, err, sizeof(err));
+	if (step == TLS_STEP_WANT_READ || step == TLS_STEP_WANT_WRITE) {
+		short what = step == TLS_STEP_WANT_READ ? EV_READ : EV_WRITE;
+		if (event_get_events(hs->ev) != what) {
+			struct event_base *base = event_get_base(hs->ev);
+			event_free(hs->ev);
+			hs->ev = event_new(base, hs->fd, what, hs_on_event, hs);
+		}
+		event_add(hs->ev, NULL);
+		return;
+	}
+	SSL *ssl = hs->ssl;
+	hs->ssl = NULL;
+	event_free(hs->ev);
+	hs->ev = NULL;
+	if (step == TLS_STEP_DONE) {
+		hs->done(hs->arg, ssl, NULL);
+	} else {
+		SSL_free(ssl);
+		hs->done(hs->arg, NULL, err);
+	}
+}
+
+void pf_tls_hs_start(struct pf_tls_hs *hs, struct event_base *base, int fd, SSL *ssl, pf_tls_hs_done done, void *arg)
+{
+	hs->ssl = ssl;
+	hs->fd = fd;
+	hs->done = done;
+	hs->arg = arg;
+	hs->ev = event_new(base, fd, EV_READ, hs_on_event, hs);
+	hs_step(hs);
+}
+
+void pf_tls_hs_cancel(struct pf_tls_hs *hs)
+{
+	if (hs->ev)
+		event_free(hs->ev);
+	hs->ev = NULL;
+	if (hs->ssl)
+		SSL_free(hs->ssl);
+	hs->ssl = NULL;
+}
+
 const char *pf_tls_describe(const SSL *ssl, char *buf, size_t len)
 {
 	if (!ssl) {
 		snprintf(buf, len, "no");
 		return buf;
 	}
-	snprintf(buf, len, "%s/%s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	int n = snprintf(buf, len, "%s/%s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	int group = SSL_get_negotiated_group((SSL *)ssl);
+	const char *name = group > 0 ? OBJ_nid2sn(group & ~TLSEXT_nid_unknown) : NULL;
+	if (name && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "/ECDH=%s", name);
 	return buf;
 }
 

@@ -1,7 +1,7 @@
 /*
  * client_login.c - a client's startup packet and authentication, up to "logged in".
  *
- * Handles SSLRequest/GSSENCRequest (answered 'N' until TLS comes), CancelRequest,
+ * Handles SSLRequest (TLS: client_tls.c), GSSENCRequest (answered N), CancelRequest,
  * protocol negotiation, startup parameters, and the auth methods of PgBouncer:
  * trust, any, plain, md5 and scram-sha-256, choosing per stored secret as PgBouncer does.
  * Failures never tell whether the user or the password was wrong.
@@ -22,6 +22,7 @@
 #include "proto/proto.h"
 #include "session/cancel.h"
 #include "session/client.h"
+#include "session/client_tls.h"
 #include "session/link.h"
 #include "session/server.h"
 #include "util/log.h"
@@ -39,6 +40,8 @@ struct pf_client_login {
 	char *user_name;            /* as the client sent them, for auth and log lines */
 	char *db_name;
 	struct pf_scram_server scram;
+	struct pf_client_tls tls;
+	bool startup_seen;          /* a first packet came: a ClientHello now is not direct TLS */
 };
 
 void pf_client_login_free(struct pf_client *client)
@@ -46,6 +49,7 @@ void pf_client_login_free(struct pf_client *client)
 	if (!client->login)
 		return;
 	pf_scram_server_free(&client->login->scram);
+	pf_client_tls_free(&client->login->tls);
 	free(client->login->user_name);
 	free(client->login->db_name);
 	free(client->login);
@@ -67,6 +71,11 @@ static struct pf_client_login *login_state(struct pf_client *client)
 	if (!client->login)
 		client->login = pf_xcalloc(1, sizeof(*client->login));
 	return client->login;
+}
+
+struct pf_client_tls *pf_client_login_tls(struct pf_client *client)
+{
+	return &login_state(client)->tls;
 }
 
 static bool send_buf(struct pf_client *client, struct pf_buf *b)
@@ -202,6 +211,27 @@ static void start_plain(struct pf_client *client)
 	send_buf(client, &b);
 }
 
+/*
+ * auth_type = cert: the client's certificate, verified against client_tls_ca_file during
+ * the handshake, must name the user in its common name.
+ */
+static void start_cert_auth(struct pf_client *client, const char *user_name)
+{
+	SSL *ssl = client->stream.tls;
+	char *cn = ssl && SSL_get_verify_result(ssl) == X509_V_OK ? pf_tls_peer_common_name(ssl) : NULL;
+	bool ok = cn && strcmp(cn, user_name) == 0;
+	if (!ok)
+		pf_client_log(client, LOG_LVL_WARNING, "TLS certificate authentication failed: %s",
+			      !ssl ? "no TLS" : !cn ? "no verified client certificate" : "common name is not the user name");
+	free(cn);
+	if (!ok) {
+		pf_client_disconnect(client, "28000", "TLS certificate authentication failed");
+		return;
+	}
+	client->login_user = pf_user_find_or_make(user_name);
+	pf_client_logged_in(client);
+}
+
 /* Pick the method for this user and secret, as PgBouncer does; then ask the client. */
 static void start_auth(struct pf_client *client, const char *user_name)
 {
@@ -213,6 +243,10 @@ static void start_auth(struct pf_client *client, const char *user_name)
 		}
 		client->login_user = client->db->forced_user;
 		pf_client_logged_in(client);
+		return;
+	}
+	if (auth_type == AUTH_TYPE_CERT) {
+		start_cert_auth(client, user_name);
 		return;
 	}
 	struct pf_user *user = pf_user_find(user_name);
@@ -486,8 +520,13 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 		if (!send_buf(client, &b))
 			return PKT_CLOSED;
 	}
-	if (pf_state.set->log_connections)
-		pf_client_log(client, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=no", dbname, user);
+	if (pf_state.set->log_connections) {
+		char tls[160];
+		pf_client_log(client, LOG_LVL_LOG, "login attempt: db=%s user=%s tls=%s", dbname, user,
+			      pf_tls_describe(client->stream.tls, tls, sizeof(tls)));
+	}
+	if (!pf_client_tls_check_required(client))
+		return PKT_CLOSED;
 
 	if (pf_state.shutting_down) {
 		pf_client_disconnect(client, "57P01", "pooler is shutting down");
@@ -512,6 +551,11 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 enum pf_pkt_action pf_client_login_packet(struct pf_client *client, const struct pf_pkt *pkt)
 {
 	if (client->stream.startup_mode) {
+		struct pf_client_login *login = login_state(client);
+		bool first = !login->startup_seen;
+		login->startup_seen = true;
+		if (first && pf_client_tls_is_direct(client, pkt))
+			return pf_client_tls_direct(client);
 		if (pkt->len < 8 || pkt->len > PF_MAX_STARTUP_PACKET) {
 			pf_client_disconnect(client, "08P01", "invalid startup packet");
 			return PKT_CLOSED;
@@ -519,10 +563,8 @@ enum pf_pkt_action pf_client_login_packet(struct pf_client *client, const struct
 		if (!pkt->full)
 			return PKT_NEED_FULL;
 		uint32_t code = pf_get_u32(pkt->body);
-		if (code == PF_SSL_REQUEST_CODE && pkt->len == 8) {
-			/* TLS comes with issue #6: this is where the handshake will start. */
-			return send_byte(client, 'N') ? PKT_CONSUMED : PKT_CLOSED;
-		}
+		if (code == PF_SSL_REQUEST_CODE && pkt->len == 8)
+			return pf_client_tls_request(client);
 		if (code == PF_GSSENC_REQUEST_CODE && pkt->len == 8)
 			return send_byte(client, 'N') ? PKT_CONSUMED : PKT_CLOSED;
 		if (code == PF_CANCEL_REQUEST_CODE && pkt->len == PF_CANCEL_REQUEST_LEN) {
