@@ -134,6 +134,11 @@ static int db_client_count(struct pf_database *db)
 	return n;
 }
 
+static const char *load_balance_name(const struct pf_database *db)
+{
+	return db->load_balance_hosts == LOAD_BALANCE_DISABLE ? "disable" : "round-robin";
+}
+
 static void show_databases(struct pf_buf *out)
 {
 	struct pf_rs rs;
@@ -157,7 +162,7 @@ static void show_databases(struct pf_buf *out)
 		pf_rs_int(&rs, set->reserve_pool_size);
 		pf_rs_int(&rs, set->server_lifetime / USEC_PER_SEC);
 		pf_rs_text(&rs, pool_mode_name(db->pool_mode));
-		pf_rs_text(&rs, db->is_admin ? NULL : "round-robin");
+		pf_rs_text(&rs, db->is_admin ? NULL : load_balance_name(db));
 		pf_rs_int(&rs, set->max_db_connections);
 		pf_rs_int(&rs, db_server_count(db));
 		pf_rs_int(&rs, set->max_db_client_connections);
@@ -204,7 +209,7 @@ static void show_pools(struct pf_buf *out)
 		pf_rs_int(&rs, (int64_t)(wait / 1000000ULL));
 		pf_rs_int(&rs, (int64_t)(wait % 1000000ULL));
 		pf_rs_text(&rs, pool_mode_name(pf_pool_mode(pool)));
-		pf_rs_text(&rs, pool->db->is_admin ? NULL : "round-robin");
+		pf_rs_text(&rs, pool->db->is_admin ? NULL : load_balance_name(pool->db));
 	}
 	pf_rs_end(&rs, "SHOW");
 }
@@ -494,7 +499,7 @@ static void show_lists(struct pf_buf *out)
 		{ "free_servers", 0 },
 		{ "used_servers", used_servers },
 		{ "dns_names", dns.names },
-		{ "dns_zones", 0 },
+		{ "dns_zones", dns.zones },
 		{ "dns_queries", dns.queries },
 		{ "dns_pending", dns.pending },
 	};
@@ -568,6 +573,24 @@ static void show_dns_hosts(struct pf_buf *out)
 	static const char *const cols[] = { "hostname", "ttl", "addrs" };
 	pf_rs_begin(&rs, out, "sqs", cols);
 	pf_dns_foreach_host(dns_host_row, &rs);
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void dns_zone_row(void *arg, const char *zone, uint32_t serial, int names)
+{
+	struct pf_rs *rs = arg;
+	pf_rs_row(rs);
+	pf_rs_text(rs, zone);
+	pf_rs_int(rs, serial);
+	pf_rs_int(rs, names);
+}
+
+static void show_dns_zones(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "zonename", "serial", "count" };
+	pf_rs_begin(&rs, out, "sqi", cols);
+	pf_dns_foreach_zone(dns_zone_row, &rs);
 	pf_rs_end(&rs, "SHOW");
 }
 
@@ -671,7 +694,6 @@ bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, 
 	static const char *const peers_cols[] = { "peer_id", "host", "port", "pool_size" };
 	static const char *const peer_pools_cols[] = { "peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req",
 						       "sv_active_cancel", "sv_login" };
-	static const char *const zones_cols[] = { "zonename", "serial", "count" };
 	if (strcasecmp(what, "HELP") == 0)
 		show_help(out);
 	else if (strcasecmp(what, "VERSION") == 0)
@@ -701,7 +723,7 @@ bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, 
 	else if (strcasecmp(what, "DNS_HOSTS") == 0)
 		show_dns_hosts(out);
 	else if (strcasecmp(what, "DNS_ZONES") == 0)
-		show_empty(out, "sqi", zones_cols);
+		show_dns_zones(out);
 	else if (strcasecmp(what, "PEERS") == 0)
 		show_empty(out, "isii", peers_cols);
 	else if (strcasecmp(what, "PEER_POOLS") == 0)

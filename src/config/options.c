@@ -25,7 +25,7 @@ static const char *const acted_keys[] = {
 	"track_extra_parameters", "unix_socket_dir", "unix_socket_group", "unix_socket_mode",
 	"user", "verbose",
 	"client_tls_sslmode", /* only "disable" is acted on; the loader warns about the rest */
-	"tcp_keepalive", "dns_max_ttl", "dns_nxdomain_ttl",
+	"tcp_keepalive", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"min_pool_size", "server_idle_timeout", "server_lifetime", "so_reuseport",
 	"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout", "tcp_socket_buffer",
 	"resolv_conf", "scram_iterations", "cancel_wait_timeout", "server_round_robin",
