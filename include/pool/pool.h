@@ -39,7 +39,11 @@ struct pf_database {
 	struct list_head node;      /* in state.databases */
 	char *name;
 	char *dbname;               /* database name on the server */
-	char *host;                 /* first host, or NULL for the default Unix socket */
+	char *host;                 /* the host list as written (SHOW DATABASES); NULL = default Unix socket */
+	char **hosts;               /* its entries: names, addresses, Unix socket dirs ('/' or '@') */
+	int n_hosts;                /* 0 = the default Unix socket dir */
+	int load_balance_hosts;     /* enum pf_load_balance: which host a new server tries first */
+	unsigned next_host;         /* round-robin: the next one to start at; disable: the one in use */
 	int port;
 	struct pf_user *forced_user;/* user= in the connect string: one pool for all clients */
 	char *password;             /* password= in the connect string */
@@ -149,6 +153,10 @@ struct pf_user *pf_user_find_or_make(const char *name);
 /* Lookups. A database named like the request, else one made from "*", else NULL. */
 struct pf_database *pf_database_find(const char *name);
 struct pf_database *pf_database_find_or_auto(const char *name);
+/* load_balance_hosts: the host index a new server connection tries first (0 with no list). */
+int pf_database_pick_host(struct pf_database *db);
+/* Connecting to host i failed: with load_balance_hosts=disable, later servers start past it. */
+void pf_database_host_failed(struct pf_database *db, int i);
 /* The user of that name from auth_file (created on first use), or NULL. */
 struct pf_user *pf_user_find(const char *name);
 struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user);

@@ -41,8 +41,9 @@ struct pf_server {
 	struct pf_pool *pool;
 	struct pf_client *link;
 	struct pf_server_login *login;  /* only during login */
+	char *host;                     /* the host entry it connects to; NULL = default Unix socket */
 	struct sockaddr_storage addr;   /* where it is connected: needed for cancel requests */
-	socklen_t addrlen;
+	socklen_t addrlen;              /* 0 until it connects */
 	uint32_t backend_pid;
 	uint32_t backend_key;
 	struct pf_tracked_values params;

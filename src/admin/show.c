@@ -111,6 +111,11 @@ static void show_config(struct pf_buf *out)
 	pf_rs_end(&rs, "SHOW");
 }
 
+static const char *load_balance_name(const struct pf_database *db)
+{
+	return db->load_balance_hosts == LOAD_BALANCE_DISABLE ? "disable" : "round-robin";
+}
+
 static void show_databases(struct pf_buf *out)
 {
 	struct pf_rs rs;
@@ -134,7 +139,7 @@ static void show_databases(struct pf_buf *out)
 		pf_rs_int(&rs, db->reserve_pool_size >= 0 ? db->reserve_pool_size : set->reserve_pool_size);
 		pf_rs_int(&rs, (db->server_lifetime >= 0 ? db->server_lifetime : set->server_lifetime) / USEC_PER_SEC);
 		pf_rs_text(&rs, pool_mode_name(db->pool_mode));
-		pf_rs_text(&rs, db->is_admin ? NULL : "round-robin");
+		pf_rs_text(&rs, db->is_admin ? NULL : load_balance_name(db));
 		pf_rs_int(&rs, pf_db_max_connections(db));
 		pf_rs_int(&rs, pf_db_server_count(db));
 		pf_rs_int(&rs, pf_db_max_client_connections(db));
@@ -181,7 +186,7 @@ static void show_pools(struct pf_buf *out)
 		pf_rs_int(&rs, (int64_t)(wait / 1000000ULL));
 		pf_rs_int(&rs, (int64_t)(wait % 1000000ULL));
 		pf_rs_text(&rs, pool_mode_name(pf_pool_mode(pool)));
-		pf_rs_text(&rs, pool->db->is_admin ? NULL : "round-robin");
+		pf_rs_text(&rs, pool->db->is_admin ? NULL : load_balance_name(pool->db));
 	}
 	pf_rs_end(&rs, "SHOW");
 }
@@ -471,7 +476,7 @@ static void show_lists(struct pf_buf *out)
 		{ "free_servers", 0 },
 		{ "used_servers", used_servers },
 		{ "dns_names", dns.names },
-		{ "dns_zones", 0 },
+		{ "dns_zones", dns.zones },
 		{ "dns_queries", dns.queries },
 		{ "dns_pending", dns.pending },
 	};
@@ -545,6 +550,24 @@ static void show_dns_hosts(struct pf_buf *out)
 	static const char *const cols[] = { "hostname", "ttl", "addrs" };
 	pf_rs_begin(&rs, out, "sqs", cols);
 	pf_dns_foreach_host(dns_host_row, &rs);
+	pf_rs_end(&rs, "SHOW");
+}
+
+static void dns_zone_row(void *arg, const char *zone, uint32_t serial, int names)
+{
+	struct pf_rs *rs = arg;
+	pf_rs_row(rs);
+	pf_rs_text(rs, zone);
+	pf_rs_int(rs, serial);
+	pf_rs_int(rs, names);
+}
+
+static void show_dns_zones(struct pf_buf *out)
+{
+	struct pf_rs rs;
+	static const char *const cols[] = { "zonename", "serial", "count" };
+	pf_rs_begin(&rs, out, "sqi", cols);
+	pf_dns_foreach_zone(dns_zone_row, &rs);
 	pf_rs_end(&rs, "SHOW");
 }
 
@@ -648,7 +671,6 @@ bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, 
 	static const char *const peers_cols[] = { "peer_id", "host", "port", "pool_size" };
 	static const char *const peer_pools_cols[] = { "peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req",
 						       "sv_active_cancel", "sv_login" };
-	static const char *const zones_cols[] = { "zonename", "serial", "count" };
 	if (strcasecmp(what, "HELP") == 0)
 		show_help(out);
 	else if (strcasecmp(what, "VERSION") == 0)
@@ -678,7 +700,7 @@ bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, 
 	else if (strcasecmp(what, "DNS_HOSTS") == 0)
 		show_dns_hosts(out);
 	else if (strcasecmp(what, "DNS_ZONES") == 0)
-		show_empty(out, "sqi", zones_cols);
+		show_dns_zones(out);
 	else if (strcasecmp(what, "PEERS") == 0)
 		show_empty(out, "isii", peers_cols);
 	else if (strcasecmp(what, "PEER_POOLS") == 0)

@@ -27,7 +27,7 @@ static const char *const acted_keys[] = {
 	"client_tls_sslmode", "client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
 	"client_tls_protocols", "client_tls_ciphers", "client_tls13_ciphers", "client_tls_ecdhcurve",
 	"client_tls_dheparams",
-	"tcp_keepalive", "dns_max_ttl", "dns_nxdomain_ttl",
+	"tcp_keepalive", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"min_pool_size", "server_idle_timeout", "server_lifetime", "so_reuseport",
 	"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout", "tcp_socket_buffer",
 	"resolv_conf", "scram_iterations", "cancel_wait_timeout", "server_round_robin",

@@ -36,6 +36,7 @@
 #include "session/cancel.h"
 #include "session/client.h"
 #include "session/control.h"
+#include "session/dns_watch.h"
 #include "session/janitor.h"
 #include "session/link.h"
 #include "session/server.h"
@@ -227,6 +228,7 @@ static void apply_settings(void)
 	pf_log_setup(verbose, run_args->quiet || run_args->daemon, set->logfile, set->syslog, set->syslog_ident,
 		     set->syslog_facility);
 	pf_dns_set_ttls(set->dns_max_ttl, set->dns_nxdomain_ttl);
+	pf_dns_set_zone_check_period(set->dns_zone_check_period);
 	pf_admin_stats_restart();
 	/* New certificates apply to new connections; connected ones keep theirs. */
 	char err[512];
@@ -354,6 +356,7 @@ int pf_process_run(const struct pf_args *args)
 	pf_pool_state_init(base, conf, userlist);
 	if (pf_dns_init(base, set->resolv_conf, set->dns_max_ttl, set->dns_nxdomain_ttl) < 0)
 		log_warning("DNS resolver setup failed: host names will not resolve");
+	pf_dns_set_zone_check_period(set->dns_zone_check_period);
 	int rc = 0;
 
 	struct pf_listen_opts lo = {
@@ -383,6 +386,7 @@ int pf_process_run(const struct pf_args *args)
 		event_add(sig_events[i], NULL);
 	}
 	pf_janitor_start();
+	pf_dns_watch_start();
 	pf_state.shutdown_hook = start_shutdown;
 	run_args = args;
 	pf_state.settings_hook = apply_settings;
@@ -396,6 +400,7 @@ int pf_process_run(const struct pf_args *args)
 		event_free(sig_events[i]);
 out:
 	pf_janitor_stop();
+	pf_dns_watch_stop();
 	pf_admin_shutdown();
 	pf_listen_close();
 	close_all_connections();

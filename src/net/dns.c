@@ -4,7 +4,9 @@
  * c-ares tells us which sockets it wants watched (sock_state_cb); each gets a libevent
  * event that calls ares_process_fd(). One timer wakes c-ares for its own timeouts.
  * Every name has one cache entry; while a query for it is in flight, lookups queue on
- * the entry as waiters and are all answered from the one result.
+ * the entry as waiters and are all answered from the one result. A name also remembers
+ * its last good addresses, to tell the change hook when a new answer differs, and its
+ * zone, whose SOA serial is polled when dns_zone_check_period is set.
  */
 #include "net/dns.h"
 
@@ -13,6 +15,7 @@
 #include "util/log.h"
 
 #include <ares.h>
+#include <ares_nameser.h>
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <net/if.h>
@@ -28,6 +31,16 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_TRIES 2
 
+/* A zone: the part of cached names after their first label ("db.example.com" -> "example.com"). */
+struct dns_zone {
+	struct list_head node;      /* in dns.zones */
+	char *name;
+	uint32_t serial;            /* from the last SOA answer */
+	bool has_serial;
+	bool querying;
+	int nhosts;                 /* cached names in this zone */
+};
+
 /*
  * A cached host name. Entries live until shutdown: names come from the configuration,
  * so there are few, and SHOW DNS_HOSTS lists them.
@@ -41,6 +54,10 @@ struct dns_host {
 	struct pf_dns_result res;   /* addresses with port 0 */
 	usec_t answered_at;
 	usec_t rec_ttl;             /* smallest record TTL; -1 = none given (hosts file) */
+	bool has_ok;                /* last_ok holds the latest successful answer */
+	struct pf_dns_result last_ok;
+	struct dns_zone *zone;      /* NULL while zone checks are off, or for a one-label name */
+	unsigned rr;                /* answers handed out, for round-robin over the addresses */
 };
 
 struct pf_dns_req {
@@ -61,19 +78,25 @@ static struct {
 	struct event_base *base;
 	ares_channel channel;       /* NULL = not initialised */
 	struct event *timer;
+	struct event *zone_timer;   /* every dns_zone_check_period, when that is > 0 */
 	struct list_head hosts;
+	struct list_head zones;
 	struct list_head socks;
 	usec_t max_ttl;
 	usec_t nxdomain_ttl;
+	usec_t zone_period;
+	pf_dns_change_hook change_hook;
 	int nhosts;
+	int nzones;
 	int nqueries;
 	int nreqs;
 	int depth;                  /* loop callbacks running c-ares (and so user callbacks) */
 	bool closing;               /* shutdown asked for from inside a callback */
 } dns;
 
-static int query_timeout_ms = DEFAULT_TIMEOUT_MS;
-static int query_tries = DEFAULT_TRIES;
+/* 0 = not set by pf_dns_set_query_timeout() */
+static int query_timeout_ms;
+static int query_tries;
 
 static usec_t now_usec(void)
 {
@@ -274,6 +297,8 @@ static void store_answer(struct dns_host *h, int status, const struct ares_addri
 		if (res->naddrs == 0)
 			status = ARES_ENODATA;
 	}
+	/* a failure is worth a warning once, not again on every retry that fails alike */
+	bool news = status != ARES_SUCCESS && (!h->answered || res->status != status);
 	res->status = status;
 	res->error = ares_strerror(status);
 	set_port(res, 0);
@@ -283,8 +308,87 @@ static void store_answer(struct dns_host *h, int status, const struct ares_addri
 	h->answered_at = now_usec();
 	if (status == ARES_SUCCESS)
 		log_debug("dns: %s resolved to %d address(es)", h->name, res->naddrs);
+	else if (news)
+		log_warning("dns: lookup of %s failed: %s; asking again after %g s", h->name, res->error,
+			    (double)dns.nxdomain_ttl / USEC_PER_SEC);
 	else
-		log_debug("dns: %s failed: %s", h->name, res->error);
+		log_debug("dns: %s failed again: %s", h->name, res->error);
+}
+
+/* Same address (family, IP, IPv6 scope); ports aside. */
+static bool same_addr(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+		return x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+		return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 &&
+		       x->sin6_scope_id == y->sin6_scope_id;
+	}
+	return false;
+}
+
+bool pf_dns_result_has(const struct pf_dns_result *res, const struct sockaddr *sa)
+{
+	for (int i = 0; i < res->naddrs; i++)
+		if (same_addr((const struct sockaddr *)&res->addrs[i], sa))
+			return true;
+	return false;
+}
+
+/* Equal as sets: a reordered answer (round-robin DNS) is no change. */
+static bool same_addrs(const struct pf_dns_result *a, const struct pf_dns_result *b)
+{
+	for (int i = 0; i < a->naddrs; i++)
+		if (!pf_dns_result_has(b, (const struct sockaddr *)&a->addrs[i]))
+			return false;
+	for (int i = 0; i < b->naddrs; i++)
+		if (!pf_dns_result_has(a, (const struct sockaddr *)&b->addrs[i]))
+			return false;
+	return true;
+}
+
+static void addrs_text(const struct pf_dns_result *res, char *buf, size_t len);
+
+/* A good answer becomes the one to compare with; the hook hears when the addresses moved. */
+static void note_change(struct dns_host *h)
+{
+	char text[PF_DNS_MAX_ADDRS * (INET6_ADDRSTRLEN + 1) + 1];
+	bool changed;
+
+	if (h->res.status != ARES_SUCCESS)
+		return;
+	changed = h->has_ok && !same_addrs(&h->last_ok, &h->res);
+	h->last_ok = h->res;
+	h->has_ok = true;
+	if (!changed)
+		return;
+	addrs_text(&h->res, text, sizeof text);
+	log_info("dns: %s changed its addresses, now %s", h->name, text);
+	if (dns.change_hook)
+		dns.change_hook(h->name, &h->res);
+}
+
+/*
+ * A copy of base for one lookup: with several addresses each lookup starts at the next one
+ * (round-robin, as PgBouncer does); the caller tries the rest in order after it.
+ */
+static void hand_out(struct dns_host *h, const struct pf_dns_result *base, struct pf_dns_result *out, int port)
+{
+	*out = *base;
+	if (base->naddrs > 1) {
+		int first = (int)(h->rr++ % (unsigned)base->naddrs);
+		for (int i = 0; i < base->naddrs; i++) {
+			int from = (first + i) % base->naddrs;
+			out->addrs[i] = base->addrs[from];
+			out->addrlens[i] = base->addrlens[from];
+		}
+	}
+	set_port(out, port);
 }
 
 static void deliver(struct dns_host *h)
@@ -315,8 +419,7 @@ static void deliver(struct dns_host *h)
 		dns.nreqs--;
 		if (dns.closing)
 			continue;
-		res = base;
-		set_port(&res, port);
+		hand_out(h, &base, &res, port);
 		cb(arg, &res);
 	}
 }
@@ -336,6 +439,7 @@ static void on_result(void *arg, int status, int timeouts, struct ares_addrinfo 
 	store_answer(h, status, ai);
 	if (ai)
 		ares_freeaddrinfo(ai);
+	note_change(h);
 	deliver(h);
 }
 
@@ -351,6 +455,130 @@ static void start_query(struct dns_host *h)
 	/* may call on_result before returning (hosts file, malformed name) */
 	ares_getaddrinfo(dns.channel, h->name, NULL, &hints, on_result, h);
 	arm_timer();
+}
+
+/* "db.example.com" -> "example.com", as PgBouncer does; NULL for a one-label name. */
+static const char *zone_of(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	return dot && dot[1] && strcmp(dot + 1, ".") != 0 ? dot + 1 : NULL;
+}
+
+static void zone_attach(struct dns_host *h)
+{
+	struct list_head *pos, *tmp;
+	struct dns_zone *z = NULL;
+	const char *zname;
+
+	if (h->zone || dns.zone_period <= 0 || !(zname = zone_of(h->name)))
+		return;
+	list_for_each_safe(pos, tmp, &dns.zones) {
+		struct dns_zone *cur = container_of(pos, struct dns_zone, node);
+		if (strcasecmp(cur->name, zname) == 0) {
+			z = cur;
+			break;
+		}
+	}
+	if (!z) {
+		z = pf_xcalloc(1, sizeof *z);
+		z->name = pf_xstrdup(zname);
+		list_add_tail(&dns.zones, &z->node);
+		dns.nzones++;
+	}
+	z->nhosts++;
+	h->zone = z;
+}
+
+static void on_soa(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_zone *z = arg;
+	struct ares_soa_reply *soa = NULL;
+	struct list_head *pos, *tmp;
+	uint32_t serial;
+	bool first;
+
+	dns.nqueries--;
+	z->querying = false;
+	if (dns.closing || status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
+		return;
+	if (status == ARES_SUCCESS)
+		status = ares_parse_soa_reply(abuf, alen, &soa);
+	if (status != ARES_SUCCESS) {
+		log_debug("dns: no SOA for zone %s: %s", z->name, ares_strerror(status));
+		return;
+	}
+	serial = soa->serial;
+	ares_free_data(soa);
+	first = !z->has_serial;
+	if (!first && serial == z->serial)
+		return;
+	z->serial = serial;
+	z->has_serial = true;
+	if (first)
+		return;
+	/* Expiring alone would wait for the next lookup; ask now, so old servers go now. */
+	log_info("dns: zone %s has a new serial %u: looking up its names again", z->name, serial);
+	list_for_each_safe(pos, tmp, &dns.hosts) {
+		struct dns_host *h = container_of(pos, struct dns_host, node);
+		if (h->zone == z && !h->querying && !dns.closing)
+			start_query(h);
+	}
+}
+
+static void zone_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct list_head *pos, *tmp;
+
+	dns.depth++;
+	list_for_each_safe(pos, tmp, &dns.zones) {
+		struct dns_zone *z = container_of(pos, struct dns_zone, node);
+		if (z->querying || dns.closing)
+			continue;
+		z->querying = true;
+		dns.nqueries++;
+		/* no search domains: the zone name is already complete */
+		ares_query(dns.channel, z->name, ns_c_in, ns_t_soa, on_soa, z);
+	}
+	after_process();
+}
+
+void pf_dns_set_zone_check_period(usec_t period)
+{
+	struct list_head *pos, *tmp;
+	struct timeval tv;
+
+	if (!dns.channel || dns.closing)
+		return;
+	period = period > 0 ? period : 0;
+	if (period == dns.zone_period)
+		return;
+	dns.zone_period = period;
+	evtimer_del(dns.zone_timer);
+	if (period == 0)
+		return;
+	tv.tv_sec = (time_t)(period / USEC_PER_SEC);
+	tv.tv_usec = (suseconds_t)(period % USEC_PER_SEC);
+	event_add(dns.zone_timer, &tv);
+	/* names cached while the checks were off join their zones now */
+	list_for_each_safe(pos, tmp, &dns.hosts) {
+		zone_attach(container_of(pos, struct dns_host, node));
+	}
+}
+
+void pf_dns_refresh(const char *host)
+{
+	struct dns_host *h;
+
+	if (!dns.channel || dns.closing || !host || !(h = find_host(host)))
+		return;
+	if (h->querying || (h->answered && ttl_left(h, now_usec()) > 0))
+		return;
+	start_query(h);
+}
+
+void pf_dns_set_change_hook(pf_dns_change_hook hook)
+{
+	dns.change_hook = hook;
 }
 
 int pf_dns_lookup(const char *host, int port, pf_dns_cb cb, void *arg, struct pf_dns_result *now,
@@ -381,18 +609,17 @@ int pf_dns_lookup(const char *host, int port, pf_dns_cb cb, void *arg, struct pf
 		list_init(&h->waiters);
 		list_add_tail(&dns.hosts, &h->node);
 		dns.nhosts++;
+		zone_attach(h);
 	}
 	if (h->answered && ttl_left(h, now_usec()) > 0) {
-		*now = h->res;
-		set_port(now, port);
+		hand_out(h, &h->res, now, port);
 		return 1;
 	}
 	if (!h->querying) {
 		start_query(h);
 		if (!h->querying) {
 			/* answered without waiting; there were no waiters to call */
-			*now = h->res;
-			set_port(now, port);
+			hand_out(h, &h->res, now, port);
 			return 1;
 		}
 	}
@@ -417,11 +644,43 @@ void pf_dns_cancel(struct pf_dns_req *req)
 	dns.nreqs--;
 }
 
+/*
+ * The query timeout and tries that resolv.conf sets: glibc's "options timeout:S attempts:N"
+ * or c-ares's "retrans:MS retry:N" (c-ares 1.18 knows only the latter). Unset ones stay 0.
+ */
+static void resolv_conf_timeouts(const char *path, int *timeout_ms, int *tries)
+{
+	char line[1024];
+	FILE *fp = fopen(path, "r");
+
+	if (!fp)
+		return;
+	while (fgets(line, sizeof line, fp)) {
+		char *save, *tok = strtok_r(line, " \t\r\n", &save);
+		if (!tok || strcmp(tok, "options") != 0)
+			continue;
+		while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
+			long v = strtol(strchr(tok, ':') ? strchr(tok, ':') + 1 : "0", NULL, 10);
+			if (v <= 0)
+				continue;
+			/* the caps are glibc's */
+			if (strncmp(tok, "timeout:", 8) == 0)
+				*timeout_ms = (int)(v > 30 ? 30 : v) * 1000;
+			else if (strncmp(tok, "retrans:", 8) == 0)
+				*timeout_ms = (int)(v > 30000 ? 30000 : v);
+			else if (strncmp(tok, "attempts:", 9) == 0 || strncmp(tok, "retry:", 6) == 0)
+				*tries = (int)(v > 5 ? 5 : v);
+		}
+	}
+	fclose(fp);
+}
+
 int pf_dns_init(struct event_base *base, const char *resolv_conf, usec_t max_ttl, usec_t nxdomain_ttl)
 {
 	static char lookups[] = "fb"; /* hosts file, then DNS */
+	const char *conf_path = resolv_conf && *resolv_conf ? resolv_conf : "/etc/resolv.conf";
 	struct ares_options opts;
-	int optmask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+	int optmask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS;
 	int rc;
 
 	if (dns.channel) {
@@ -437,8 +696,19 @@ int pf_dns_init(struct event_base *base, const char *resolv_conf, usec_t max_ttl
 	memset(&opts, 0, sizeof opts);
 	opts.sock_state_cb = sock_state_cb;
 	opts.lookups = lookups;
-	opts.timeout = query_timeout_ms;
-	opts.tries = query_tries;
+	/*
+	 * Every query ends: c-ares gives up after its tries. Its own defaults (4 tries,
+	 * doubling from 5 s) would keep a login waiting over a minute, so ours are shorter
+	 * unless resolv.conf says otherwise.
+	 */
+	opts.timeout = DEFAULT_TIMEOUT_MS;
+	opts.tries = DEFAULT_TRIES;
+	resolv_conf_timeouts(conf_path, &opts.timeout, &opts.tries);
+	if (query_timeout_ms)
+		opts.timeout = query_timeout_ms;
+	if (query_tries)
+		opts.tries = query_tries;
+	optmask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
 	if (resolv_conf && *resolv_conf) {
 		/* c-ares silently falls back to 127.0.0.1 when the file is missing */
 		if (access(resolv_conf, R_OK) != 0)
@@ -454,8 +724,14 @@ int pf_dns_init(struct event_base *base, const char *resolv_conf, usec_t max_ttl
 		return -1;
 	}
 	dns.timer = evtimer_new(base, timer_cb, NULL);
-	if (!dns.timer) {
+	dns.zone_timer = event_new(base, -1, EV_PERSIST, zone_timer_cb, NULL);
+	if (!dns.timer || !dns.zone_timer) {
 		log_error("dns: cannot create timer");
+		if (dns.timer)
+			event_free(dns.timer);
+		if (dns.zone_timer)
+			event_free(dns.zone_timer);
+		dns.timer = dns.zone_timer = NULL;
 		ares_destroy(dns.channel);
 		dns.channel = NULL;
 		ares_library_cleanup();
@@ -463,8 +739,10 @@ int pf_dns_init(struct event_base *base, const char *resolv_conf, usec_t max_ttl
 	}
 	dns.base = base;
 	list_init(&dns.hosts);
+	list_init(&dns.zones);
 	list_init(&dns.socks);
-	dns.nhosts = dns.nqueries = dns.nreqs = dns.depth = 0;
+	dns.nhosts = dns.nzones = dns.nqueries = dns.nreqs = dns.depth = 0;
+	dns.zone_period = 0;
 	dns.closing = false;
 	pf_dns_set_ttls(max_ttl, nxdomain_ttl);
 	return 0;
@@ -499,7 +777,13 @@ static void free_all(void)
 		free(h->name);
 		free(h);
 	}
+	list_for_each_safe(pos, tmp, &dns.zones) {
+		struct dns_zone *z = container_of(pos, struct dns_zone, node);
+		free(z->name);
+		free(z);
+	}
 	event_free(dns.timer);
+	event_free(dns.zone_timer);
 	memset(&dns, 0, sizeof dns);
 }
 
@@ -511,18 +795,19 @@ void pf_dns_shutdown(void)
 		/* inside a callback: stop all callbacks now, free when c-ares has returned */
 		dns.closing = true;
 		evtimer_del(dns.timer);
+		evtimer_del(dns.zone_timer);
 		return;
 	}
 	free_all();
 }
 
-static void addrs_text(const struct dns_host *h, char *buf, size_t len)
+static void addrs_text(const struct pf_dns_result *res, char *buf, size_t len)
 {
 	size_t used = 0;
 
 	buf[0] = 0;
-	for (int i = 0; i < h->res.naddrs; i++) {
-		const struct sockaddr *sa = (const struct sockaddr *)&h->res.addrs[i];
+	for (int i = 0; i < res->naddrs; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&res->addrs[i];
 		char ip[INET6_ADDRSTRLEN];
 		const void *a = sa->sa_family == AF_INET
 			? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
@@ -548,8 +833,20 @@ void pf_dns_foreach_host(pf_dns_host_visit visit, void *arg)
 		struct dns_host *h = container_of(pos, struct dns_host, node);
 		if (!h->answered)
 			continue;
-		addrs_text(h, text, sizeof text);
+		addrs_text(&h->res, text, sizeof text);
 		visit(arg, h->name, ttl_left(h, now), text);
+	}
+}
+
+void pf_dns_foreach_zone(pf_dns_zone_visit visit, void *arg)
+{
+	struct list_head *pos, *tmp;
+
+	if (!dns.channel)
+		return;
+	list_for_each_safe(pos, tmp, &dns.zones) {
+		struct dns_zone *z = container_of(pos, struct dns_zone, node);
+		visit(arg, z->name, z->serial, z->nhosts);
 	}
 }
 
@@ -561,14 +858,15 @@ int pf_dns_pending_count(void)
 void pf_dns_get_stats(struct pf_dns_stats *st)
 {
 	st->names = dns.nhosts;
+	st->zones = dns.nzones;
 	st->queries = dns.nqueries;
 	st->pending = dns.nreqs;
 }
 
 void pf_dns_set_query_timeout(int timeout_ms, int tries)
 {
-	query_timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
-	query_tries = tries > 0 ? tries : DEFAULT_TRIES;
+	query_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	query_tries = tries > 0 ? tries : 0;
 }
 
 int pf_dns_set_servers(const char *servers_csv)

@@ -123,15 +123,62 @@ static void add_startup_param(struct pf_database *db, const char *name, const ch
 	db->n_startup++;
 }
 
-/* The first host of a comma list; issue #5 brings the others. */
-static char *first_host(const char *hosts)
+/* Split host=a, b,c into its entries (spaces around commas and empty entries dropped). */
+static char **split_hosts(const char *list, int *n_out)
 {
-	if (!hosts || !*hosts)
-		return NULL;
-	size_t n = strcspn(hosts, ",");
-	while (n && hosts[n - 1] == ' ')
-		n--;
-	return pf_xstrndup(hosts, n);
+	char **hosts = NULL;
+	int n = 0;
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		const char *start = p, *end = p + len;
+		while (start < end && *start == ' ')
+			start++;
+		while (end > start && end[-1] == ' ')
+			end--;
+		if (end > start) {
+			hosts = pf_xrealloc(hosts, sizeof(*hosts) * (size_t)(n + 1));
+			hosts[n++] = pf_xstrndup(start, (size_t)(end - start));
+		}
+		p += len + (p[len] == ',');
+	}
+	*n_out = n;
+	return hosts;
+}
+
+static void free_hosts(char **hosts, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(hosts[i]);
+	free(hosts);
+}
+
+/* Do both lists name the same hosts in the same order? */
+static bool same_hosts(char **a, int na, char **b, int nb)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+int pf_database_pick_host(struct pf_database *db)
+{
+	if (db->n_hosts <= 1)
+		return 0;
+	int i = (int)(db->next_host % (unsigned)db->n_hosts);
+	if (db->load_balance_hosts == LOAD_BALANCE_ROUND_ROBIN)
+		db->next_host = (unsigned)(i + 1) % (unsigned)db->n_hosts;
+	return i;
+}
+
+void pf_database_host_failed(struct pf_database *db, int i)
+{
+	/* PgBouncer's "disable": stay on a host until a connection to it fails */
+	if (db->load_balance_hosts == LOAD_BALANCE_DISABLE && db->n_hosts > 1 &&
+	    db->next_host % (unsigned)db->n_hosts == (unsigned)i)
+		db->next_host = (unsigned)(i + 1) % (unsigned)db->n_hosts;
 }
 
 static struct pf_user *forced_user_new(const struct pf_db_conf *dc)
@@ -164,7 +211,10 @@ static size_t n_retired_users;
 static void database_apply(struct pf_database *db, const char *name, const struct pf_db_conf *dc)
 {
 	db->dbname = pf_xstrdup(dc->dbname ? dc->dbname : name);
-	db->host = first_host(dc->host);
+	db->hosts = split_hosts(dc->host, &db->n_hosts);
+	db->host = db->n_hosts ? pf_xstrdup(dc->host) : NULL;
+	/* PgBouncer's default is round-robin */
+	db->load_balance_hosts = dc->load_balance_hosts >= 0 ? dc->load_balance_hosts : LOAD_BALANCE_ROUND_ROBIN;
 	db->port = dc->port > 0 ? dc->port : 5432;
 	db->password = dc->password ? pf_xstrdup(dc->password) : NULL;
 	db->pool_size = dc->pool_size;
@@ -186,6 +236,9 @@ static void database_clear(struct pf_database *db)
 {
 	free(db->dbname);
 	free(db->host);
+	free_hosts(db->hosts, db->n_hosts);
+	db->hosts = NULL;
+	db->n_hosts = 0;
 	free(db->password);
 	free(db->connect_query);
 	db->connect_query = NULL;
@@ -229,17 +282,19 @@ static struct pf_database *database_new(const char *name, const struct pf_db_con
 static void database_reload(struct pf_database *db, const struct pf_db_conf *dc)
 {
 	const char *new_dbname = dc->dbname ? dc->dbname : db->name;
-	char *new_host = first_host(dc->host);
+	int n_new_hosts;
+	char **new_hosts = split_hosts(dc->host, &n_new_hosts);
 	int new_port = dc->port > 0 ? dc->port : 5432;
-	bool moved = !same_str(db->dbname, new_dbname) || !same_str(db->host, new_host) || db->port != new_port ||
-		     !same_str(db->password, dc->password) ||
+	bool moved = !same_str(db->dbname, new_dbname) || !same_hosts(db->hosts, db->n_hosts, new_hosts, n_new_hosts) ||
+		     db->port != new_port || !same_str(db->password, dc->password) ||
 		     !same_str(db->forced_user ? db->forced_user->name : NULL, dc->user);
-	free(new_host);
+	free_hosts(new_hosts, n_new_hosts);
 	database_clear(db);
 	database_apply(db, db->name, dc);
 	if (!moved)
 		return;
 	db->generation++;
+	db->next_host = 0;
 	log_info("RELOAD: database %s changed: its servers are replaced as they come free", db->name);
 	if (db->forced_user) {
 		retired_users = pf_xrealloc(retired_users, sizeof(*retired_users) * (n_retired_users + 1));

@@ -23,7 +23,7 @@ const char *pf_server_prefix(const struct pf_server *server, char *buf, size_t l
 {
 	const struct pf_database *db = server->pool->db;
 	snprintf(buf, len, "S-%p: %s/%s@%s:%d", (const void *)server, db->name, server->pool->user->name,
-		 db->host ? db->host : "unix", db->port);
+		 server->host ? server->host : "unix", db->port);
 	return buf;
 }
 
@@ -114,6 +114,7 @@ void pf_server_reap(void)
 		list_del(&server->node);
 		pf_tracked_clear(&server->params);
 		free(server->connect_query_error);
+		free(server->host);
 		free(server);
 	}
 }

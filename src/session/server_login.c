@@ -26,8 +26,10 @@
 
 struct pf_server_login {
 	struct pf_dns_req *dns;
-	struct pf_dns_result addrs;  /* every address of the host, tried in order */
+	struct pf_dns_result addrs;  /* every address of the current host, tried in order */
 	int next_addr;
+	int host;                    /* index of the current entry of the database's host list */
+	int hosts_left;              /* entries not tried yet, the current one included */
 	struct event connect_ev;
 	bool connect_ev_set;
 	bool scram_started;
@@ -35,6 +37,7 @@ struct pf_server_login {
 };
 
 static bool try_next_address(struct pf_server *server);
+static void start_host(struct pf_server *server);
 
 void pf_server_login_free(struct pf_server *server)
 {
@@ -58,10 +61,60 @@ static void login_failed(struct pf_server *server, const char *sqlstate, const c
 	pf_server_close(server, reason);
 }
 
+/*
+ * The current host gave nothing to log in to: go on with the next entry of the host list,
+ * or fail the login when every entry has been tried (or RELOAD changed the list).
+ */
+static void next_host_or_fail(struct pf_server *server, const char *sqlstate, const char *message, const char *reason)
+{
+	struct pf_server_login *login = server->login;
+	struct pf_database *db = server->pool->db;
+	bool same_list = server->db_generation == db->generation;
+	if (same_list)
+		pf_database_host_failed(db, login->host);
+	if (!same_list || --login->hosts_left <= 0) {
+		login_failed(server, sqlstate, message, reason);
+		return;
+	}
+	pf_server_log(server, LOG_LVL_WARNING, "%s, trying the next host", reason);
+	login->host = (login->host + 1) % db->n_hosts;
+	start_host(server);
+}
+
+/* server_connect_timeout counts for each address tried, so that one dead host does not use up the others' time. */
+static void arm_connect_timer(struct pf_server *server)
+{
+	if (server->timer_set)
+		event_del(&server->timer);
+	server->timer_set = false;
+	if (pf_state.set->server_connect_timeout <= 0)
+		return;
+	struct timeval tv = { (time_t)(pf_state.set->server_connect_timeout / USEC_PER_SEC),
+			      (suseconds_t)(pf_state.set->server_connect_timeout % USEC_PER_SEC) };
+	event_add(&server->timer, &tv);
+	server->timer_set = true;
+}
+
 static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct pf_server *server = arg;
+	struct pf_server_login *login = server->login;
 	server->timer_set = false;
+	/* Still resolving or connecting: this host does not answer, another one may. */
+	if (login->dns) {
+		pf_dns_cancel(login->dns);
+		login->dns = NULL;
+		next_host_or_fail(server, "08006", "server login timed out", "connect timeout");
+		return;
+	}
+	if (login->connect_ev_set) {
+		event_del(&login->connect_ev);
+		login->connect_ev_set = false;
+		pf_server_log(server, LOG_LVL_WARNING, "connect timed out");
+		if (!try_next_address(server))
+			next_host_or_fail(server, "08006", "server login timed out", "connect timeout");
+		return;
+	}
 	login_failed(server, "08006", "server login timed out", "connect timeout");
 }
 
@@ -93,9 +146,8 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 	int err = pf_sock_connect_error(fd);
 	if (err) {
 		pf_server_log(server, LOG_LVL_WARNING, "connect failed: %s", strerror(err));
-		if (try_next_address(server))
-			return;
-		login_failed(server, "08006", "server connection failed", "connect failed");
+		if (!try_next_address(server))
+			next_host_or_fail(server, "08006", "server connection failed", "connect failed");
 		return;
 	}
 	if (!send_startup(server)) {
@@ -105,32 +157,33 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 	pf_stream_resume(&server->stream);
 }
 
-static void connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len);
+static bool connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len);
 
-/* A host name may have several addresses (IPv6 and IPv4 for "localhost"): try the next. */
+/*
+ * Connect to the next address of the current host (a name may have several: IPv6 and
+ * IPv4 for "localhost"). false when none is left or none could be started.
+ */
 static bool try_next_address(struct pf_server *server)
 {
 	struct pf_server_login *login = server->login;
-	if (login->next_addr >= login->addrs.naddrs)
-		return false;
-	int i = login->next_addr++;
-	if (server->stream.fd >= 0 && !server->stream.closed)
-		pf_stream_close(&server->stream);
-	connect_to(server, (const struct sockaddr *)&login->addrs.addrs[i], login->addrs.addrlens[i]);
-	return true;
+	while (login->next_addr < login->addrs.naddrs) {
+		int i = login->next_addr++;
+		if (server->stream.fd >= 0 && !server->stream.closed)
+			pf_stream_close(&server->stream);
+		if (connect_to(server, (const struct sockaddr *)&login->addrs.addrs[i], login->addrs.addrlens[i]))
+			return true;
+	}
+	return false;
 }
 
-static void connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len)
+static bool connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len)
 {
 	memcpy(&server->addr, sa, len);
 	server->addrlen = len;
 	int fd = pf_sock_connect(sa, len);
 	if (fd < 0) {
 		pf_server_log(server, LOG_LVL_WARNING, "connect failed: %s", strerror(errno));
-		if (try_next_address(server))
-			return;
-		login_failed(server, "08006", "server connection failed", "connect failed");
-		return;
+		return false;
 	}
 	struct pf_sock_opts opts;
 	pf_state_sock_opts(&opts);
@@ -141,6 +194,8 @@ static void connect_to(struct pf_server *server, const struct sockaddr *sa, sock
 	event_assign(&login->connect_ev, pf_state.base, fd, EV_WRITE, on_connected, server);
 	event_add(&login->connect_ev, NULL);
 	login->connect_ev_set = true;
+	arm_connect_timer(server);
+	return true;
 }
 
 static void on_resolved(void *arg, const struct pf_dns_result *res)
@@ -148,13 +203,47 @@ static void on_resolved(void *arg, const struct pf_dns_result *res)
 	struct pf_server *server = arg;
 	server->login->dns = NULL;
 	if (res->status != 0 || res->naddrs == 0) {
-		pf_server_log(server, LOG_LVL_WARNING, "DNS lookup failed: %s: %s", server->pool->db->host, res->error);
-		login_failed(server, "08006", "server DNS lookup failed", "server DNS lookup failed");
+		pf_server_log(server, LOG_LVL_WARNING, "DNS lookup failed: %s: %s", server->host, res->error);
+		next_host_or_fail(server, "08006", "server DNS lookup failed", "server DNS lookup failed");
 		return;
 	}
 	server->login->addrs = *res;
 	server->login->next_addr = 0;
-	try_next_address(server);
+	if (!try_next_address(server))
+		next_host_or_fail(server, "08006", "server connection failed", "connect failed");
+}
+
+/* Resolve the current host entry (or make its Unix socket address), then connect. */
+static void start_host(struct pf_server *server)
+{
+	struct pf_database *db = server->pool->db;
+	struct pf_server_login *login = server->login;
+	const char *host = db->n_hosts ? db->hosts[login->host] : NULL;
+	free(server->host);
+	server->host = host ? pf_xstrdup(host) : NULL;
+	if (!server->stream.closed)
+		pf_stream_close(&server->stream); /* the previous host's failed attempt */
+	server->addrlen = 0;
+	login->addrs.naddrs = 0;
+	login->next_addr = 0;
+	arm_connect_timer(server);
+	if (!host || host[0] == '/' || host[0] == '@') {
+		if (!pf_sock_unix_addr(host ? host : DEFAULT_UNIX_DIR, db->port, &login->addrs.addrs[0],
+				       &login->addrs.addrlens[0])) {
+			next_host_or_fail(server, "08006", "server connection failed", "unix socket path too long");
+			return;
+		}
+		login->addrs.naddrs = 1;
+		if (!try_next_address(server))
+			next_host_or_fail(server, "08006", "server connection failed", "connect failed");
+		return;
+	}
+	struct pf_dns_result now;
+	struct pf_dns_req *req = NULL;
+	if (pf_dns_lookup(host, db->port, on_resolved, server, &now, &req) == 1)
+		on_resolved(server, &now);
+	else
+		login->dns = req;
 }
 
 void pf_server_launch(struct pf_pool *pool)
@@ -170,32 +259,11 @@ void pf_server_launch(struct pf_pool *pool)
 	server->state = SV_LOGIN;
 	statlist_append(&pool->login_servers, &server->node);
 	server->login = pf_xcalloc(1, sizeof(*server->login));
-
 	event_assign(&server->timer, pf_state.base, -1, 0, on_connect_timeout, server);
-	if (pf_state.set->server_connect_timeout > 0) {
-		struct timeval tv = { (time_t)(pf_state.set->server_connect_timeout / USEC_PER_SEC),
-				      (suseconds_t)(pf_state.set->server_connect_timeout % USEC_PER_SEC) };
-		event_add(&server->timer, &tv);
-		server->timer_set = true;
-	}
-
-	const char *host = pool->db->host;
-	if (!host || host[0] == '/' || host[0] == '@') {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		if (!pf_sock_unix_addr(host ? host : DEFAULT_UNIX_DIR, pool->db->port, &ss, &len)) {
-			login_failed(server, "08006", "server connection failed", "unix socket path too long");
-			return;
-		}
-		connect_to(server, (struct sockaddr *)&ss, len);
-		return;
-	}
-	struct pf_dns_result now;
-	struct pf_dns_req *req = NULL;
-	if (pf_dns_lookup(host, pool->db->port, on_resolved, server, &now, &req) == 1)
-		on_resolved(server, &now);
-	else
-		server->login->dns = req;
+	/* A host that fails hands over to the next one within this same login. */
+	server->login->host = pf_database_pick_host(pool->db);
+	server->login->hosts_left = pool->db->n_hosts ? pool->db->n_hosts : 1;
+	start_host(server);
 }
 
 /* The secret to log in with: the forced user's password or the user's auth_file entry. */

@@ -1,6 +1,7 @@
 /*
  * test_dns.c - net/dns: numeric and cached answers, the hosts file, failures, shared
- * queries, TTLs and cancellation.
+ * queries, TTLs, cancellation, round-robin over addresses, address changes, refreshes,
+ * zone serial checks and the resolv.conf timeout options.
  *
  * No traffic leaves the machine: the resolver reads a resolv.conf of our own that names
  * 127.0.0.1, and its servers are then replaced by a fake DNS server on 127.0.0.1 run on
@@ -36,7 +37,8 @@ static char resolv_path[128];
 
 /* --- a fake DNS server on 127.0.0.1 ---
  * "*.test": A 127.0.0.2 (and 127.0.0.3 for "multi.test") with fake_ttl, AAAA no data;
- * "slow*": never answered; anything else: NXDOMAIN. */
+ * "flip.test": A fake.flip_ip, NXDOMAIN while that is NULL; SOA of any "*.test" name:
+ * serial fake.serial; "slow*": never answered; anything else: NXDOMAIN. */
 
 struct qcount {
 	char name[128];
@@ -48,6 +50,9 @@ static struct {
 	int port;
 	struct event *ev;
 	uint32_t ttl;
+	const char *flip_ip;
+	uint32_t serial;
+	int soa_queries;
 	struct qcount counts[64];
 	int ncounts;
 } fake;
@@ -92,6 +97,20 @@ static size_t put_a(uint8_t *r, size_t len, const char *ip)
 	return len + 4;
 }
 
+/* SOA with both names pointing at the question's name (the fake does not care). */
+static size_t put_soa(uint8_t *r, size_t len)
+{
+	static const uint8_t head[] = { 0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 24, 0xc0, 12, 0xc0, 12 };
+	memcpy(r + len, head, sizeof head);
+	len += sizeof head;
+	r[len++] = fake.serial >> 24;
+	r[len++] = fake.serial >> 16;
+	r[len++] = fake.serial >> 8;
+	r[len++] = fake.serial;
+	memset(r + len, 0, 16); /* refresh, retry, expire, minimum */
+	return len + 16;
+}
+
 static void fake_dns_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint8_t q[512], r[600];
@@ -133,7 +152,20 @@ static void fake_dns_cb(evutil_socket_t fd, short what, void *arg)
 	r[3] = 0x80;                 /* recursion available, NOERROR */
 	memset(r + 4, 0, 8);
 	r[5] = 1;
-	if (nlen > 5 && strcmp(name + nlen - 5, ".test") == 0) {
+	if (qtype == 6)
+		fake.soa_queries++;
+	if (strcmp(name, "flip.test") == 0 && !fake.flip_ip) {
+		r[3] |= 3;
+	} else if (strcmp(name, "flip.test") == 0) {
+		if (qtype == 1) {
+			len = put_a(r, len, fake.flip_ip);
+			ancount++;
+		}
+	} else if (nlen > 5 && strcmp(name + nlen - 5, ".test") == 0) {
+		if (qtype == 6) {
+			len = put_soa(r, len);
+			ancount++;
+		}
 		if (qtype == 1) {
 			len = put_a(r, len, "127.0.0.2");
 			ancount++;
@@ -156,6 +188,8 @@ static void fake_start(struct event_base *base)
 
 	memset(&fake, 0, sizeof fake);
 	fake.ttl = 3600;
+	fake.flip_ip = "127.0.0.2";
+	fake.serial = 100;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fake.fd = socket(AF_INET, SOCK_DGRAM, 0);
 	assert_true(fake.fd >= 0);
@@ -730,6 +764,233 @@ static void test_lookup_from_callback(void **state)
 	assert_int_equal(port_of(&r.now, 0), 9);
 }
 
+
+static void test_round_robin(void **state)
+{
+	struct fixture *f = *state;
+	struct pf_dns_result now;
+	struct pf_dns_req *req;
+	struct got g;
+	char a[64], b[64];
+
+	resolve(f, "multi.test", 7, &g);
+	assert_int_equal(g.res.naddrs, 2);
+	ip_of(&g.res, 0, a, sizeof a);
+	/* each lookup starts at the next address, and still lists them all */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pf_dns_lookup("multi.test", 8, got_cb, &g, &now, &req), 1);
+		assert_int_equal(now.naddrs, 2);
+		assert_int_equal(port_of(&now, 1), 8);
+		ip_of(&now, 0, b, sizeof b);
+		assert_string_not_equal(a, b);
+		ip_of(&now, 1, b, sizeof b);
+		assert_string_equal(a, b);
+		ip_of(&now, 0, a, sizeof a);
+	}
+	/* SHOW DNS_HOSTS keeps the resolver's order */
+	struct visit v = find_host("multi.test");
+	assert_true(strcmp(v.addrs, "127.0.0.2,127.0.0.3") == 0 || strcmp(v.addrs, "127.0.0.3,127.0.0.2") == 0);
+}
+
+struct changes {
+	int calls;
+	char host[64];
+	struct pf_dns_result res;
+};
+
+static struct changes changes;
+
+static void change_cb(const char *host, const struct pf_dns_result *res)
+{
+	changes.calls++;
+	snprintf(changes.host, sizeof changes.host, "%s", host);
+	changes.res = *res;
+}
+
+static struct sockaddr_in ipv4(const char *ip, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, ip, &sin.sin_addr);
+	return sin;
+}
+
+static void test_change_hook(void **state)
+{
+	struct fixture *f = *state;
+	struct got g;
+	char ip[64];
+
+	memset(&changes, 0, sizeof changes);
+	pf_dns_set_change_hook(change_cb);
+	pf_dns_set_ttls(100 * MSEC, 100 * MSEC);
+	resolve(f, "flip.test", 5432, &g);
+	assert_int_equal(g.res.status, 0);
+	assert_int_equal(changes.calls, 0); /* a first answer is no change */
+
+	usleep(150 * 1000);
+	resolve(f, "flip.test", 5432, &g);
+	assert_int_equal(changes.calls, 0); /* same address again */
+
+	fake.flip_ip = "127.0.0.9";
+	usleep(150 * 1000);
+	resolve(f, "flip.test", 5432, &g);
+	assert_int_equal(changes.calls, 1);
+	assert_string_equal(changes.host, "flip.test");
+	assert_string_equal(ip_of(&changes.res, 0, ip, sizeof ip), "127.0.0.9");
+	struct sockaddr_in now = ipv4("127.0.0.9", 1), old = ipv4("127.0.0.2", 5432);
+	assert_true(pf_dns_result_has(&changes.res, (struct sockaddr *)&now)); /* ports aside */
+	assert_false(pf_dns_result_has(&changes.res, (struct sockaddr *)&old));
+
+	/* a failure in between is no change, and the next good answer is compared with the last good one */
+	fake.flip_ip = NULL;
+	usleep(150 * 1000);
+	resolve(f, "flip.test", 5432, &g);
+	assert_int_equal(g.res.status, ARES_ENOTFOUND);
+	fake.flip_ip = "127.0.0.9";
+	usleep(150 * 1000);
+	resolve(f, "flip.test", 5432, &g);
+	assert_int_equal(g.res.status, 0);
+	assert_int_equal(changes.calls, 1);
+	pf_dns_set_change_hook(NULL);
+}
+
+static void test_refresh(void **state)
+{
+	struct fixture *f = *state;
+	struct got g;
+
+	memset(&changes, 0, sizeof changes);
+	pf_dns_set_change_hook(change_cb);
+	pf_dns_set_ttls(100 * MSEC, 100 * MSEC);
+	resolve(f, "flip.test", 1, &g);
+	assert_int_equal(queries_a("flip.test"), 1);
+
+	/* fresh, unknown or numeric: nothing is asked */
+	pf_dns_refresh("flip.test");
+	pf_dns_refresh("never-looked-up.test");
+	pf_dns_refresh("127.0.0.1");
+	pf_dns_refresh(NULL);
+	run_idle(f, 1000);
+	assert_int_equal(queries_a("flip.test"), 1);
+	assert_int_equal(queries_all("never-looked-up.test"), 0);
+
+	/* expired: asked again with nobody waiting; a new address reaches the hook */
+	fake.flip_ip = "127.0.0.7";
+	usleep(150 * 1000);
+	pf_dns_refresh("flip.test");
+	pf_dns_refresh("flip.test"); /* one query at a time */
+	run_idle(f, 3000);
+	assert_int_equal(queries_a("flip.test"), 2);
+	assert_int_equal(changes.calls, 1);
+	assert_int_equal(pf_dns_pending_count(), 0);
+	struct visit v = find_host("flip.test");
+	assert_string_equal(v.addrs, "127.0.0.7");
+	pf_dns_set_change_hook(NULL);
+}
+
+struct zone_visit {
+	char name[64];
+	uint32_t serial;
+	int names;
+	int found;
+};
+
+static void zone_cb(void *arg, const char *zone, uint32_t serial, int names)
+{
+	struct zone_visit *z = arg;
+	if (strcmp(zone, z->name) != 0)
+		return;
+	z->found++;
+	z->serial = serial;
+	z->names = names;
+}
+
+static struct zone_visit find_zone(const char *name)
+{
+	struct zone_visit z;
+	memset(&z, 0, sizeof z);
+	snprintf(z.name, sizeof z.name, "%s", name);
+	pf_dns_foreach_zone(zone_cb, &z);
+	return z;
+}
+
+static void test_zone_check(void **state)
+{
+	struct fixture *f = *state;
+	struct pf_dns_stats st;
+	struct got g;
+	struct zone_visit z;
+
+	/* off: no zones are collected */
+	resolve(f, "a.zone.test", 1, &g);
+	pf_dns_get_stats(&st);
+	assert_int_equal(st.zones, 0);
+	assert_int_equal(find_zone("zone.test").found, 0);
+
+	/* on: names cached before join their zones; new ones too */
+	pf_dns_set_zone_check_period(100 * MSEC);
+	resolve(f, "b.zone.test", 1, &g);
+	resolve(f, "c.other.test", 1, &g);
+	pf_dns_get_stats(&st);
+	assert_int_equal(st.zones, 2);
+	z = find_zone("zone.test");
+	assert_int_equal(z.found, 1);
+	assert_int_equal(z.names, 2);
+	assert_int_equal(z.serial, 0);
+
+	run_until(f, &fake.soa_queries, 2, 3000);
+	run_idle(f, 1000);
+	assert_int_equal(find_zone("zone.test").serial, 100);
+	assert_int_equal(find_zone("other.test").serial, 100);
+	/* a first serial is only remembered */
+	assert_int_equal(queries_a("a.zone.test"), 1);
+
+	/* a new serial: the zone's names are asked again at once, though their TTL is 60 s */
+	fake.serial = 101;
+	int want = fake.soa_queries + 2;
+	run_until(f, &fake.soa_queries, want, 3000);
+	run_idle(f, 1000);
+	assert_int_equal(find_zone("zone.test").serial, 101);
+	assert_int_equal(queries_a("a.zone.test"), 2);
+	assert_int_equal(queries_a("b.zone.test"), 2);
+
+	/* off again: no more SOA queries */
+	pf_dns_set_zone_check_period(0);
+	run_idle(f, 1000);
+	int soa = fake.soa_queries;
+	usleep(250 * 1000);
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(fake.soa_queries, soa);
+}
+
+/* "options timeout:1 attempts:1" in resolv.conf bounds a query that gets no answer at one second. */
+static void test_resolv_conf_timeouts(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct got g;
+	FILE *fp;
+
+	pf_dns_shutdown();
+	snprintf(path, sizeof path, "%s/resolv-timeouts.conf", tmpdir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", fp);
+	fclose(fp);
+	pf_dns_set_query_timeout(0, 0);
+	assert_int_equal(pf_dns_init(f->base, path, 60 * SEC, 10 * SEC), 0);
+	pf_dns_set_query_timeout(300, 1);
+	use_servers(fake.port);
+
+	usec_t start = mono_usec();
+	resolve(f, "slow-timeout.test", 1, &g);
+	usec_t took = mono_usec() - start;
+	assert_int_equal(g.res.status, ARES_ETIMEOUT);
+	assert_true(took >= 900 * MSEC && took < 2500 * MSEC);
+	unlink(path);
+}
+
 int main(void)
 {
 	FILE *fp;
@@ -765,6 +1026,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_with_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_from_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_round_robin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zone_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolv_conf_timeouts, setup, teardown),
 	};
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	unlink(resolv_path);
