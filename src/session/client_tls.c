@@ -62,17 +62,13 @@ enum pf_pkt_action pf_client_tls_request(struct pf_client *client)
 
 bool pf_client_tls_is_direct(const struct pf_client *client, const struct pf_pkt *pkt)
 {
-	/* A startup length whose first byte is 0x16 is a TLS handshake record. */
-	return !client->stream.tls && (pkt->len >> 24) == 0x16;
+	/* A startup length whose first byte is 0x16 is a TLS handshake record. Without TLS
+	 * configured it is just an invalid startup packet, answered as such. */
+	return !client->stream.tls && (pkt->len >> 24) == 0x16 && pf_tls_client_available() && !client->is_unix;
 }
 
 enum pf_pkt_action pf_client_tls_direct(struct pf_client *client)
 {
-	if (!pf_tls_client_available() || client->is_unix) {
-		pf_client_log(client, LOG_LVL_WARNING, "direct TLS connection refused: TLS is not enabled");
-		pf_client_close(client, "direct TLS refused");
-		return PKT_CLOSED;
-	}
 	struct pf_buf early;
 	pf_buf_init(&early);
 	pf_stream_begin_handshake(&client->stream, &early);
