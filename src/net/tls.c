@@ -252,6 +252,11 @@ int pf_tls_configure(const struct pf_settings *set, char *err, size_t errlen)
 		snprintf(err, errlen, "unknown sslmode");
 		return -1;
 	}
+	if (set->auth_type == AUTH_TYPE_CERT && client_mode != SSLMODE_VERIFY_FULL) {
+		/* As PgBouncer: a certificate that names the user must also have been verified. */
+		snprintf(err, errlen, "auth_type=cert requires client_tls_sslmode=verify-full");
+		return -1;
+	}
 	SSL_CTX *accept_ctx = NULL, *connect_ctx = NULL;
 	if (client_mode != SSLMODE_DISABLE && !(accept_ctx = make_accept_ctx(set, client_mode, err, errlen)))
 		return -1;

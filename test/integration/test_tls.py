@@ -154,6 +154,7 @@ def test_plain_bytes_after_ssl_request_are_refused(pg, pgfjord, certs):
     assert p.alive()
 
 
+@pytest.mark.pgfjord_only("PgBouncer 1.18 keeps a broken handshake open until client_login_timeout")
 def test_a_broken_handshake_ends_only_that_connection(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "require")
     with h.Wire(p.host, p.port) as w:
@@ -219,6 +220,13 @@ def test_a_broken_certificate_at_reload_keeps_the_running_one(pg, pgfjord, certs
     assert p.alive()
 
 
+def test_cert_auth_needs_verify_full(pg, pgfjord, certs):
+    p = tls_pooler(pg, pgfjord, certs, "verify-ca", {"auth_type": "cert"}, start=False)
+    with pytest.raises(RuntimeError):
+        p.start(timeout=5)
+    assert "auth_type=cert requires client_tls_sslmode=verify" in (p.log() + p.stderr()).replace("SSLMODE_VERIFY_FULL", "verify-full")
+
+
 def test_bad_certificate_stops_the_start(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls_key_file": certs.path("missing.key")},
                    start=False)
@@ -228,7 +236,7 @@ def test_bad_certificate_stops_the_start(pg, pgfjord, certs):
 
 # -- auth_type = cert
 
-def cert_pooler(pg, pgfjord, certs, mode="verify-ca"):
+def cert_pooler(pg, pgfjord, certs, mode="verify-full"):
     return tls_pooler(pg, pgfjord, certs, mode, {"auth_type": "cert"})
 
 
