@@ -30,6 +30,8 @@
 #define PF_SCRAM_MAX_SALT_LEN 64	/* largest salt accepted from a secret or a server */
 #define PF_SCRAM_SALT_LEN 16		/* salt length of secrets we make (PostgreSQL's) */
 #define PF_SCRAM_DEFAULT_ITERATIONS 4096
+#define PF_SCRAM_CBIND_MAX 64		/* tls-server-end-point data: a certificate hash */
+#define PF_SCRAM_CBIND_TYPE "tls-server-end-point"
 
 /*
  * Parse "SCRAM-SHA-256$<iter>:<b64salt>$<b64StoredKey>:<b64ServerKey>". salt must have room
@@ -65,7 +67,11 @@ struct pf_scram_server {
 	int state;
 	bool dummy;			/* unknown user: go through the motions, then fail */
 	bool from_plain;
-	char cbind_flag;		/* gs2 flag of client-first: 'n' or 'y' */
+	char cbind_flag;		/* gs2 flag of client-first: 'n', 'y' or 'p' */
+	bool plus_offered;		/* we offered SCRAM-SHA-256-PLUS (the client is on TLS) */
+	bool plus_chosen;		/* the client chose it */
+	size_t cbind_len;
+	uint8_t cbind[PF_SCRAM_CBIND_MAX];	/* our certificate's tls-server-end-point hash */
 	int iterations;
 	int saltlen;
 	uint8_t salt[PF_SCRAM_MAX_SALT_LEN];
@@ -99,6 +105,10 @@ int pf_scram_server_first(struct pf_scram_server *st, const uint8_t *client_firs
 int pf_scram_server_final(struct pf_scram_server *st, const uint8_t *client_final, size_t len,
 			  struct pf_buf *server_final_out);
 void pf_scram_server_free(struct pf_scram_server *st);
+/* Over TLS: offer -PLUS with this channel binding data (before the client's first message). */
+void pf_scram_server_offer_plus(struct pf_scram_server *st, const uint8_t *cbind, size_t len);
+/* The mechanism the client chose; -1 when it is -PLUS and that was not offered. */
+int pf_scram_server_choose(struct pf_scram_server *st, bool plus);
 
 /* --- client role --- */
 
@@ -112,6 +122,8 @@ struct pf_scram_client {
 	uint8_t server_signature[PF_SCRAM_KEY_LEN];
 	char *nonce;			/* our client nonce */
 	char *client_first_bare;
+	size_t cbind_len;		/* > 0: SCRAM-SHA-256-PLUS with this tls-server-end-point data */
+	uint8_t cbind[PF_SCRAM_CBIND_MAX];
 	const char *test_user, *test_nonce;	/* see pf_scram_client_test_set() */
 };
 
@@ -127,6 +139,8 @@ int pf_scram_client_final(struct pf_scram_client *st, const uint8_t *server_firs
 /* Server-final in: 0 if the server proved it knows the secret; -1 on mismatch or "e=...". */
 int pf_scram_client_verify(struct pf_scram_client *st, const uint8_t *server_final, size_t len);
 void pf_scram_client_free(struct pf_scram_client *st);
+/* Log in with SCRAM-SHA-256-PLUS, binding to the server certificate's hash (before _first). */
+void pf_scram_client_use_plus(struct pf_scram_client *st, const uint8_t *cbind, size_t len);
 
 /*
  * Test hooks: replace the random parts so that published vectors can be replayed. The

@@ -360,16 +360,25 @@ static bool parse_client_first(struct pf_scram_server *st, const char *msg,
 
 	switch (*p) {
 	case 'n':
+		/* No channel binding: only with plain SCRAM-SHA-256. */
+		if (st->plus_chosen)
+			return false;
+		st->cbind_flag = *p++;
+		break;
 	case 'y':
-		/*
-		 * 'y': the client can do channel binding but thinks we cannot. True while we
-		 * never offer SCRAM-SHA-256-PLUS; once we do (over TLS), 'y' signals a downgrade
-		 * and must be refused here.
-		 */
+		/* The client could bind but thinks we cannot: after we offered -PLUS, that is a
+		 * downgrade by someone in the middle (RFC 5802), so it is refused. */
+		if (st->plus_chosen || st->plus_offered)
+			return false;
 		st->cbind_flag = *p++;
 		break;
 	case 'p':
-		/* "p=tls-server-end-point": -PLUS goes here once TLS channel binding exists. */
+		/* -PLUS with the one binding type PostgreSQL defines. */
+		if (!st->plus_chosen || strncmp(p, "p=" PF_SCRAM_CBIND_TYPE, strlen("p=" PF_SCRAM_CBIND_TYPE)) != 0)
+			return false;
+		st->cbind_flag = 'p';
+		p += strlen("p=" PF_SCRAM_CBIND_TYPE);
+		break;
 	default:
 		return false;
 	}
@@ -441,17 +450,24 @@ static bool parse_client_final(struct pf_scram_server *st, const char *msg,
 			       uint8_t proof[KEY_LEN], size_t *wo_len)
 {
 	const char *p = msg, *v, *before;
-	uint8_t cb[64];
-	size_t n;
+	uint8_t cb[128], expect[128];
+	size_t n, expect_len;
 	char a;
 
-	/*
-	 * The client echoes its gs2 header. With -PLUS the expected bytes will be the header
-	 * followed by the tls-server-end-point hash of our certificate.
-	 */
-	const char expect[3] = { st->cbind_flag, ',', ',' };
-	if (!(v = read_attr(&p, 'c', &n)) || b64_decode(v, n, cb, sizeof(cb)) != 3 ||
-	    memcmp(cb, expect, 3) != 0 || !eat_comma(&p))
+	/* The client echoes its gs2 header; with -PLUS followed by our certificate's hash. */
+	if (st->cbind_flag == 'p') {
+		static const char header[] = "p=" PF_SCRAM_CBIND_TYPE ",,";
+		expect_len = strlen(header);
+		memcpy(expect, header, expect_len);
+		memcpy(expect + expect_len, st->cbind, st->cbind_len);
+		expect_len += st->cbind_len;
+	} else {
+		expect[0] = (uint8_t)st->cbind_flag;
+		expect[1] = expect[2] = ',';
+		expect_len = 3;
+	}
+	if (!(v = read_attr(&p, 'c', &n)) || b64_decode(v, n, cb, sizeof(cb)) != (int)expect_len ||
+	    CRYPTO_memcmp(cb, expect, expect_len) != 0 || !eat_comma(&p))
 		return false;
 	if (!(v = read_attr(&p, 'r', &n)) || n != strlen(st->nonce) || memcmp(v, st->nonce, n) != 0)
 		return false;
@@ -510,6 +526,23 @@ out:
 	if (rc)
 		st->state = ST_FAILED;
 	return rc;
+}
+
+void pf_scram_server_offer_plus(struct pf_scram_server *st, const uint8_t *cbind, size_t len)
+{
+	if (len == 0 || len > PF_SCRAM_CBIND_MAX)
+		return;
+	memcpy(st->cbind, cbind, len);
+	st->cbind_len = len;
+	st->plus_offered = true;
+}
+
+int pf_scram_server_choose(struct pf_scram_server *st, bool plus)
+{
+	if (plus && !st->plus_offered)
+		return -1;
+	st->plus_chosen = plus;
+	return 0;
 }
 
 void pf_scram_server_free(struct pf_scram_server *st)
@@ -575,8 +608,11 @@ int pf_scram_client_first(struct pf_scram_client *st, struct pf_buf *out)
 	pf_buf_put(&b, st->nonce, strlen(st->nonce));
 	pf_buf_put_u8(&b, 0);
 	st->client_first_bare = (char *)b.data;
-	/* gs2 header "n,,": no channel binding; -PLUS would send "p=tls-server-end-point,,". */
-	pf_buf_put(out, "n,,", 3);
+	/* gs2 header: "n,," without channel binding, "p=tls-server-end-point,," with -PLUS. */
+	if (st->cbind_len)
+		pf_buf_put(out, "p=" PF_SCRAM_CBIND_TYPE ",,", strlen("p=" PF_SCRAM_CBIND_TYPE ",,"));
+	else
+		pf_buf_put(out, "n,,", 3);
 	pf_buf_put(out, st->client_first_bare, strlen(st->client_first_bare));
 	st->state = ST_FIRST;
 	return 0;
@@ -628,9 +664,18 @@ int pf_scram_client_final(struct pf_scram_client *st, const uint8_t *server_firs
 	if (!sha256(st->client_key, KEY_LEN, stored))
 		goto out;
 
-	/* client-final-without-proof: "c=biws" is base64("n,,"). */
+	/* client-final-without-proof: c = base64(gs2 header [+ channel binding data]);
+	 * "c=biws" is base64("n,,"). */
 	pf_buf_put(&fin, "c=", 2);
-	b64_put(&fin, "n,,", 3);
+	if (st->cbind_len) {
+		uint8_t cb[128];
+		size_t hl = strlen("p=" PF_SCRAM_CBIND_TYPE ",,");
+		memcpy(cb, "p=" PF_SCRAM_CBIND_TYPE ",,", hl);
+		memcpy(cb + hl, st->cbind, st->cbind_len);
+		b64_put(&fin, cb, hl + st->cbind_len);
+	} else {
+		b64_put(&fin, "n,,", 3);
+	}
 	pf_buf_put(&fin, ",r=", 3);
 	pf_buf_put(&fin, nonce, nlen);
 	auth_message(&am, st->client_first_bare, msg, (const char *)fin.data, fin.len);
@@ -680,6 +725,14 @@ out:
 	if (rc)
 		st->state = ST_FAILED;
 	return rc;
+}
+
+void pf_scram_client_use_plus(struct pf_scram_client *st, const uint8_t *cbind, size_t len)
+{
+	if (len == 0 || len > PF_SCRAM_CBIND_MAX)
+		return;
+	memcpy(st->cbind, cbind, len);
+	st->cbind_len = len;
 }
 
 void pf_scram_client_free(struct pf_scram_client *st)

@@ -184,10 +184,16 @@ static void start_scram(struct pf_client *client, const char *secret)
 		return;
 	}
 	login->method = METHOD_SCRAM;
+	/* Over TLS -PLUS comes first, binding the login to our certificate, as PostgreSQL. */
+	uint8_t cbind[PF_SCRAM_CBIND_MAX];
+	size_t cbind_len =
+		client->stream.tls ? pf_tls_server_end_point(client->stream.tls, true, cbind, sizeof(cbind)) : 0;
+	if (cbind_len)
+		pf_scram_server_offer_plus(&login->scram, cbind, cbind_len);
 	struct pf_buf b;
 	pf_buf_init(&b);
-	const char *mechs[] = { PF_SCRAM_MECH };
-	pf_build_auth_sasl(&b, mechs, 1);
+	const char *mechs[] = { PF_SCRAM_MECH_PLUS, PF_SCRAM_MECH };
+	pf_build_auth_sasl(&b, cbind_len ? mechs : mechs + 1, cbind_len ? 2 : 1);
 	send_buf(client, &b);
 }
 
@@ -403,7 +409,8 @@ static enum pf_pkt_action handle_password(struct pf_client *client, const struct
 			pf_client_disconnect(client, "08P01", "malformed SASL message");
 			return PKT_CLOSED;
 		}
-		if (strcmp(mech, PF_SCRAM_MECH) != 0) {
+		bool plus = strcmp(mech, PF_SCRAM_MECH_PLUS) == 0;
+		if ((!plus && strcmp(mech, PF_SCRAM_MECH) != 0) || pf_scram_server_choose(&login->scram, plus) < 0) {
 			pf_client_disconnect(client, "28000", "client selected an invalid SASL authentication mechanism");
 			return PKT_CLOSED;
 		}

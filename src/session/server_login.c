@@ -4,6 +4,7 @@
  * the keys of a client that logged in by SCRAM), ParameterStatus and BackendKeyData.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "config/userlist.h"
 #include "net/dns.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proto/build.h"
 #include "proto/parse.h"
 #include "proto/proto.h"
@@ -34,6 +36,10 @@ struct pf_server_login {
 	bool connect_ev_set;
 	bool scram_started;
 	struct pf_scram_client scram;
+	/* TLS: the SSLRequest's one-byte answer, then the handshake */
+	struct event tls_answer_ev;
+	bool tls_answer_ev_set;
+	struct pf_tls_hs tls_hs;
 };
 
 static bool try_next_address(struct pf_server *server);
@@ -50,6 +56,9 @@ void pf_server_login_free(struct pf_server *server)
 		event_del(&login->connect_ev);
 	if (login->scram_started)
 		pf_scram_client_free(&login->scram);
+	if (login->tls_answer_ev_set)
+		event_del(&login->tls_answer_ev);
+	pf_tls_hs_cancel(&login->tls_hs);
 	free(login);
 	server->login = NULL;
 }
@@ -139,6 +148,69 @@ static bool send_startup(struct pf_server *server)
 	return ok;
 }
 
+/* Connected (in TLS or not): the StartupMessage, then the stream reads the answers. */
+static void start_login(struct pf_server *server)
+{
+	if (!send_startup(server)) {
+		login_failed(server, "08006", "server connection failed", "connect failed");
+		return;
+	}
+	pf_stream_resume(&server->stream);
+}
+
+static void on_tls_handshake(void *arg, SSL *ssl, const char *error)
+{
+	struct pf_server *server = arg;
+	if (!ssl) {
+		char message[320];
+		snprintf(message, sizeof(message), "server TLS handshake failed: %s", error);
+		pf_server_log(server, LOG_LVL_WARNING, "%s", message);
+		login_failed(server, "08006", message, "TLS handshake failed");
+		return;
+	}
+	pf_stream_set_tls(&server->stream, ssl);
+	start_login(server);
+}
+
+/* The server's answer to our SSLRequest: 'S' (handshake) or 'N' (plain, if sslmode allows). */
+static void on_tls_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pf_server *server = arg;
+	struct pf_server_login *login = server->login;
+	login->tls_answer_ev_set = false;
+	char answer = 0;
+	ssize_t n = recv(fd, &answer, 1, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		event_add(&login->tls_answer_ev, NULL);
+		login->tls_answer_ev_set = true;
+		return;
+	}
+	if (n == 1 && answer == 'S') {
+		SSL *ssl = pf_tls_connect_new(fd, server->host);
+		if (!ssl) {
+			login_failed(server, "08006", "server TLS setup failed", "TLS setup failed");
+			return;
+		}
+		pf_stream_begin_handshake(&server->stream, NULL);
+		pf_tls_hs_start(&login->tls_hs, pf_state.base, fd, ssl, on_tls_handshake, server);
+		return;
+	}
+	if (n == 1 && answer == 'N' && pf_tls_server_mode() < SSLMODE_REQUIRE) {
+		start_login(server);
+		return;
+	}
+	const char *why = n == 1 && answer == 'N' ? "server refused TLS (server_tls_sslmode requires it)"
+						  : "bad answer to the TLS request";
+	pf_server_log(server, LOG_LVL_WARNING, "%s", why);
+	login_failed(server, "08006", why, why);
+}
+
+/* server_tls_sslmode other than disable asks for TLS first over TCP (never over a Unix socket). */
+static bool want_tls(const struct pf_server *server)
+{
+	return pf_tls_server_mode() != SSLMODE_DISABLE && server->addr.ss_family != AF_UNIX;
+}
+
 static void on_connected(evutil_socket_t fd, short what, void *arg)
 {
 	struct pf_server *server = arg;
@@ -150,11 +222,20 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 			next_host_or_fail(server, "08006", "server connection failed", "connect failed");
 		return;
 	}
-	if (!send_startup(server)) {
+	if (!want_tls(server)) {
+		start_login(server);
+		return;
+	}
+	const uint8_t request[8] = { 0, 0, 0, 8, (PF_SSL_REQUEST_CODE >> 24) & 0xff, (PF_SSL_REQUEST_CODE >> 16) & 0xff,
+				     (PF_SSL_REQUEST_CODE >> 8) & 0xff, PF_SSL_REQUEST_CODE & 0xff };
+	if (send(fd, request, sizeof(request), MSG_NOSIGNAL) != (ssize_t)sizeof(request)) {
 		login_failed(server, "08006", "server connection failed", "connect failed");
 		return;
 	}
-	pf_stream_resume(&server->stream);
+	struct pf_server_login *login = server->login;
+	event_assign(&login->tls_answer_ev, pf_state.base, fd, EV_READ, on_tls_answer, server);
+	event_add(&login->tls_answer_ev, NULL);
+	login->tls_answer_ev_set = true;
 }
 
 static bool connect_to(struct pf_server *server, const struct sockaddr *sa, socklen_t len);
@@ -327,7 +408,7 @@ static enum pf_pkt_action handle_auth(struct pf_server *server, const struct pf_
 	}
 	case PF_AUTH_SASL: {
 		/* The body lists mechanisms as NUL-terminated strings. */
-		bool offered = false;
+		bool offered = false, plus_offered = false;
 		for (size_t i = 0; i < datalen;) {
 			const char *mech = (const char *)data + i;
 			size_t l = strnlen(mech, datalen - i);
@@ -335,9 +416,11 @@ static enum pf_pkt_action handle_auth(struct pf_server *server, const struct pf_
 				break;
 			if (strcmp(mech, PF_SCRAM_MECH) == 0)
 				offered = true;
+			if (strcmp(mech, PF_SCRAM_MECH_PLUS) == 0)
+				plus_offered = true;
 			i += l + 1;
 		}
-		if (!offered)
+		if (!offered && !plus_offered)
 			return auth_no_secret(server, "server offers no SASL mechanism we support");
 		if (!secret || type == SECRET_MD5)
 			return auth_no_secret(server, "server asks for SCRAM and only an md5 secret is known");
@@ -349,11 +432,22 @@ static enum pf_pkt_action handle_auth(struct pf_server *server, const struct pf_
 		} else {
 			pf_scram_client_init_password(&login->scram, secret);
 		}
+		/* Over TLS, bind the login to the server's certificate when it offers -PLUS. */
+		uint8_t cbind[PF_SCRAM_CBIND_MAX];
+		size_t cbind_len = plus_offered && server->stream.tls
+					   ? pf_tls_server_end_point(server->stream.tls, false, cbind, sizeof(cbind))
+					   : 0;
+		if (!offered && !cbind_len)
+			return auth_no_secret(server, "server offers only SCRAM-SHA-256-PLUS and there is no TLS to bind to");
+		if (cbind_len) {
+			pf_scram_client_use_plus(&login->scram, cbind, cbind_len);
+			pf_server_log(server, LOG_LVL_DEBUG, "logging in with SCRAM-SHA-256-PLUS");
+		}
 		login->scram_started = true;
 		pf_scram_client_first(&login->scram, &out);
 		struct pf_buf b;
 		pf_buf_init(&b);
-		pf_build_sasl_initial(&b, PF_SCRAM_MECH, out.data, (int)out.len);
+		pf_build_sasl_initial(&b, cbind_len ? PF_SCRAM_MECH_PLUS : PF_SCRAM_MECH, out.data, (int)out.len);
 		ok = pf_stream_write(&server->stream, b.data, b.len);
 		pf_buf_free(&b);
 		break;

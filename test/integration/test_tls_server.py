@@ -1,0 +1,155 @@
+"""TLS toward PostgreSQL and SCRAM-SHA-256-PLUS (issue #6): server_tls_sslmode against a
+cluster that takes TLS only (hostnossl rejected), verify-ca/verify-full with the test CA,
+a certificate for another host, a server without TLS, and channel binding on both sides."""
+import time
+
+import psycopg
+import pytest
+
+import harness as h
+from harness import SCRAM_PASS, SCRAM_USER, TRUST_USER
+from admin_helpers import console, show
+from tls_certs import Certs
+
+
+@pytest.fixture(scope="module")
+def certs():
+    return Certs()
+
+
+@pytest.fixture(scope="module")
+def tls_pg(certs):
+    """A cluster of this module that accepts only TLS connections over TCP."""
+    cluster = h.PgCluster()
+    try:
+        cluster.init()
+        with open(cluster.data / "postgresql.conf", "a") as f:
+            f.write(f"ssl = on\nssl_cert_file = '{certs.path('server.crt')}'\n"
+                    f"ssl_key_file = '{certs.path('server.key')}'\n")
+        h.write_file(cluster.data / "pg_hba.conf",
+                     "local all all trust\n"
+                     f"hostssl all {SCRAM_USER} 127.0.0.1/32 scram-sha-256\n"
+                     f"hostssl all {TRUST_USER} 127.0.0.1/32 trust\n"
+                     "hostnossl all all 127.0.0.1/32 reject\n")
+        cluster.start()
+        cluster.setup_roles()
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.cleanup()
+
+
+def server_tls_pooler(tls_pg, pgfjord, certs, mode, host="localhost", **settings):
+    ini = {"auth_type": "trust", "pool_mode": "transaction", "admin_users": TRUST_USER,
+           "server_tls_sslmode": mode, "server_tls_ca_file": certs.path("ca.crt"),
+           "server_login_retry": 1}
+    ini.update(settings)
+    dbs = {"app": f"host={host} port={tls_pg.port} dbname=app"}
+    return pgfjord(ini, dbs, {TRUST_USER: "", SCRAM_USER: SCRAM_PASS})
+
+
+def backend_ssl(tls_pg, user=TRUST_USER):
+    return tls_pg.execute("select s.ssl, s.version from pg_stat_ssl s join pg_stat_activity a "
+                          "using (pid) where a.usename = %s and a.backend_type = 'client backend'",
+                          (user,))
+
+
+@pytest.mark.parametrize("mode", ["prefer", "require", "verify-ca", "verify-full"])
+def test_server_tls_modes_against_a_tls_only_server(tls_pg, pgfjord, certs, mode):
+    p = server_tls_pooler(tls_pg, pgfjord, certs, mode)
+    with p.connect(user=TRUST_USER) as c:
+        assert c.execute("select ssl from pg_stat_ssl where pid = pg_backend_pid()").fetchone()[0]
+    rows = backend_ssl(tls_pg)
+    assert rows and all(r[0] for r in rows), rows
+    with console(p, user=TRUST_USER, password=None) as a:
+        servers = show(a, "SERVERS").where(database="app")
+        assert servers and servers[0]["tls"].startswith("TLSv1."), servers
+
+
+def test_server_tls_disable_is_refused_by_a_tls_only_server(tls_pg, pgfjord, certs):
+    p = server_tls_pooler(tls_pg, pgfjord, certs, "disable")
+    with pytest.raises(psycopg.OperationalError) as ei:
+        with p.connect(user=TRUST_USER) as c:
+            c.execute("select 1")
+    assert "no encryption" in str(ei.value) or "pg_hba.conf" in str(ei.value)
+
+
+def test_verify_full_checks_the_host_name(tls_pg, pgfjord, certs):
+    # 127.0.0.1 is in the certificate too (IP SAN): verify-full passes by address
+    p = server_tls_pooler(tls_pg, pgfjord, certs, "verify-full", host="127.0.0.1")
+    with p.connect(user=TRUST_USER) as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+
+
+def test_verify_ca_refuses_a_server_of_another_ca(tls_pg, pgfjord, certs):
+    p = server_tls_pooler(tls_pg, pgfjord, certs, "verify-ca",
+                          server_tls_ca_file=certs.path("other-ca.crt"))
+    with pytest.raises(psycopg.OperationalError) as ei:
+        with p.connect(user=TRUST_USER) as c:
+            c.execute("select 1")
+    assert "certificate verify failed" in str(ei.value) or "certificate verify failed" in p.log()
+    assert p.alive()
+
+
+@pytest.fixture
+def wrong_host_cert(tls_pg, certs):
+    """PostgreSQL serves the certificate made for elsewhere.invalid for the test's duration."""
+    def use(name):
+        with open(tls_pg.data / "postgresql.conf", "a") as f:
+            f.write(f"ssl_cert_file = '{certs.path(name + '.crt')}'\n"
+                    f"ssl_key_file = '{certs.path(name + '.key')}'\n")
+        tls_pg.execute("select pg_reload_conf()")
+        time.sleep(0.5)
+    use("wronghost")
+    yield
+    use("server")
+
+
+def test_verify_full_refuses_a_certificate_for_another_host(tls_pg, pgfjord, certs, wrong_host_cert):
+    p = server_tls_pooler(tls_pg, pgfjord, certs, "verify-full")
+    with pytest.raises(psycopg.OperationalError):
+        with p.connect(user=TRUST_USER) as c:
+            c.execute("select 1")
+    assert "certificate verify failed" in p.log()
+    # the chain is fine: verify-ca accepts the same certificate
+    p2 = server_tls_pooler(tls_pg, pgfjord, certs, "verify-ca")
+    with p2.connect(user=TRUST_USER) as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+
+
+@pytest.mark.pgfjord_only("the pooler's log names the refusal; PgBouncer 1.18 words it differently")
+def test_require_refuses_a_server_without_tls(pg, pgfjord, certs):
+    ini = {"auth_type": "trust", "pool_mode": "transaction", "server_tls_sslmode": "require",
+           "server_login_retry": 1}
+    p = pgfjord(ini, {"app": pg.connstr("app")}, {TRUST_USER: ""})
+    with pytest.raises(psycopg.OperationalError) as ei:
+        with p.connect(user=TRUST_USER) as c:
+            c.execute("select 1")
+    assert "server refused TLS" in str(ei.value)
+
+
+@pytest.mark.pgfjord_only("SCRAM-SHA-256-PLUS came with PgBouncer 1.21")
+def test_scram_plus_toward_the_server(tls_pg, pgfjord, certs):
+    p = server_tls_pooler(tls_pg, pgfjord, certs, "require", auth_type="scram-sha-256", verbose=1)
+    with p.connect(user=SCRAM_USER, password=SCRAM_PASS) as c:
+        assert c.execute("select current_user").fetchone()[0] == SCRAM_USER
+    assert "SCRAM-SHA-256-PLUS" in p.log()
+
+
+@pytest.mark.pgfjord_only("SCRAM-SHA-256-PLUS came with PgBouncer 1.21")
+def test_scram_plus_from_clients_and_pass_through(tls_pg, pgfjord, certs):
+    # The auth_file holds PostgreSQL's SCRAM secret: the pooler logs in with the keys of the
+    # client's proof, over TLS with channel binding on both sides.
+    ini = {"auth_type": "scram-sha-256", "pool_mode": "transaction",
+           "client_tls_sslmode": "require", "client_tls_cert_file": certs.path("server.crt"),
+           "client_tls_key_file": certs.path("server.key"),
+           "server_tls_sslmode": "verify-full", "server_tls_ca_file": certs.path("ca.crt")}
+    secret = tls_pg.authid_secret(SCRAM_USER)
+    p = pgfjord(ini, {"app": f"host=localhost port={tls_pg.port} dbname=app"}, {SCRAM_USER: secret})
+    with p.connect(user=SCRAM_USER, password=SCRAM_PASS, sslmode="require", channel_binding="require") as c:
+        assert c.execute("select current_user").fetchone()[0] == SCRAM_USER
+    # a wrong password still fails, with binding or without
+    with pytest.raises(psycopg.OperationalError):
+        p.connect(user=SCRAM_USER, password="wrong", sslmode="require", channel_binding="require")
+    with p.connect(user=SCRAM_USER, password=SCRAM_PASS, sslmode="require", channel_binding="disable") as c:
+        assert c.execute("select 1").fetchone()[0] == 1
