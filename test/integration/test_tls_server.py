@@ -110,7 +110,8 @@ def test_verify_full_refuses_a_certificate_for_another_host(tls_pg, pgfjord, cer
     with pytest.raises(psycopg.OperationalError):
         with p.connect(user=TRUST_USER) as c:
             c.execute("select 1")
-    assert "certificate verify failed" in p.log()
+    if not h.REFERENCE:  # COMPAT.md: the log names OpenSSL's reason
+        assert "certificate verify failed" in p.log()
     # the chain is fine: verify-ca accepts the same certificate
     p2 = server_tls_pooler(tls_pg, pgfjord, certs, "verify-ca")
     with p2.connect(user=TRUST_USER) as c:
