@@ -19,6 +19,8 @@
 #include "util/list.h"
 
 struct pf_userlist;
+struct pf_hba;
+struct pf_ident;
 
 struct pf_user {
 	struct list_head node;      /* in state.users */
@@ -106,6 +108,8 @@ struct pf_state {
 	struct pf_conf *conf;
 	struct pf_settings *set;    /* = &conf->set */
 	struct pf_userlist *userlist;
+	struct pf_hba *hba;               /* auth_hba_file, when auth_type = hba */
+	struct pf_ident *ident;           /* auth_ident_file, if set */
 	struct list_head databases;
 	struct list_head users;
 	struct list_head pools;
@@ -136,7 +140,13 @@ extern struct pf_state pf_state;
 
 void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
 void pf_pool_state_free(void);
-/* RELOAD: read the config file and auth_file again; -1 (reason in err) keeps the running ones. */
+/* auth_hba_file (when auth_type = hba) and auth_ident_file (when set) of these settings;
+ * -1 with "file:line: reason" in err. NULL outputs when not used. */
+int pf_auth_files_load(const struct pf_settings *set, struct pf_hba **hba, struct pf_ident **ident, char *err,
+		       size_t errlen);
+void pf_auth_files_free(struct pf_hba *hba, struct pf_ident *ident);
+/* RELOAD: read the config file, auth_file, auth_hba_file and auth_ident_file again;
+ * -1 (reason in err) keeps the running ones. */
 int pf_reload(char *err, size_t errlen);
 /* Use a newly loaded config and auth_file (the caller frees the old ones). */
 void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlist);

@@ -331,7 +331,16 @@ int pf_process_run(const struct pf_args *args)
 			return 1;
 		}
 	}
+	struct pf_hba *hba;
+	struct pf_ident *ident;
+	if (pf_auth_files_load(set, &hba, &ident, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		pf_userlist_free(userlist);
+		pf_conf_free(conf);
+		return 1;
+	}
 	if (set->pidfile && *set->pidfile && check_pidfile(set->pidfile) < 0) {
+		pf_auth_files_free(hba, ident);
 		pf_userlist_free(userlist);
 		pf_conf_free(conf);
 		return 1;
@@ -339,12 +348,15 @@ int pf_process_run(const struct pf_args *args)
 	int verbose = args->verbose > set->verbose ? args->verbose : set->verbose;
 	pf_log_setup(verbose, args->quiet || args->daemon, set->logfile, set->syslog, set->syslog_ident, set->syslog_facility);
 	/* Bad certificates stop the start, before a daemon's parent has said all is well. */
-	if (pf_tls_configure(set, err, sizeof(err)) < 0) {
+	bool ok = pf_tls_configure(set, err, sizeof(err)) == 0;
+	if (!ok)
 		log_fatal("TLS setup failed: %s", err);
-		return 1;
-	}
-	if (args->daemon && go_daemon() < 0) {
+	if (!ok || (args->daemon && go_daemon() < 0)) {
 		pf_tls_shutdown();
+		pf_auth_files_free(hba, ident);
+		pf_userlist_free(userlist);
+		pf_conf_free(conf);
+		pf_log_close();
 		return 1;
 	}
 	pf_random_reset();
@@ -354,6 +366,8 @@ int pf_process_run(const struct pf_args *args)
 	pf_iobuf_setup((uint32_t)set->pkt_buf);
 	pf_tracked_setup(set->track_extra_parameters);
 	pf_pool_state_init(base, conf, userlist);
+	pf_state.hba = hba;
+	pf_state.ident = ident;
 	if (pf_dns_init(base, set->resolv_conf, set->dns_max_ttl, set->dns_nxdomain_ttl) < 0)
 		log_warning("DNS resolver setup failed: host names will not resolve");
 	pf_dns_set_zone_check_period(set->dns_zone_check_period);

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/hba.h"
+#include "config/ident.h"
 #include "config/options.h"
 #include "config/userlist.h"
 #include "net/sock.h"
@@ -411,6 +413,9 @@ void pf_database_free_auto(struct pf_database *db)
 
 void pf_pool_state_free(void)
 {
+	pf_auth_files_free(pf_state.hba, pf_state.ident);
+	pf_state.hba = NULL;
+	pf_state.ident = NULL;
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.databases) {
 		database_free(container_of(pos, struct pf_database, node));
@@ -458,6 +463,35 @@ static void keep_restart_only_keys(struct pf_settings *new_set, const struct pf_
 	}
 }
 
+int pf_auth_files_load(const struct pf_settings *set, struct pf_hba **hba, struct pf_ident **ident, char *err,
+		       size_t errlen)
+{
+	*hba = NULL;
+	*ident = NULL;
+	if (set->auth_type == AUTH_TYPE_HBA) {
+		if (!set->auth_hba_file || !*set->auth_hba_file) {
+			snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
+			return -1;
+		}
+		if (!(*hba = pf_hba_load(set->auth_hba_file, err, errlen)))
+			return -1;
+	}
+	if (set->auth_ident_file && *set->auth_ident_file && !(*ident = pf_ident_load(set->auth_ident_file, err, errlen))) {
+		pf_hba_free(*hba);
+		*hba = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void pf_auth_files_free(struct pf_hba *hba, struct pf_ident *ident)
+{
+	if (hba)
+		pf_hba_free(hba);
+	if (ident)
+		pf_ident_free(ident);
+}
+
 int pf_reload(char *err, size_t errlen)
 {
 	struct pf_conf *conf = pf_conf_load(pf_state.set->conffile, err, errlen);
@@ -471,6 +505,17 @@ int pf_reload(char *err, size_t errlen)
 			return -1;
 		}
 	}
+	struct pf_hba *hba;
+	struct pf_ident *ident;
+	if (pf_auth_files_load(&conf->set, &hba, &ident, err, errlen) < 0) {
+		pf_userlist_free(userlist);
+		pf_conf_free(conf);
+		return -1;
+	}
+	/* Logins copy what they need from a rule at once: the old files can go now. */
+	pf_auth_files_free(pf_state.hba, pf_state.ident);
+	pf_state.hba = hba;
+	pf_state.ident = ident;
 	keep_restart_only_keys(&conf->set, pf_state.set);
 	struct pf_conf *old_conf = pf_state.conf;
 	struct pf_userlist *old_userlist = pf_state.userlist;

@@ -22,6 +22,7 @@
 #include "proto/proto.h"
 #include "session/cancel.h"
 #include "session/client.h"
+#include "session/client_hba.h"
 #include "session/client_tls.h"
 #include "session/link.h"
 #include "session/server.h"
@@ -218,30 +219,49 @@ static void start_plain(struct pf_client *client)
 }
 
 /*
- * auth_type = cert: the client's certificate, verified against client_tls_ca_file during
- * the handshake, must name the user in its common name.
+ * Methods that need no password (cert, peer): the identity the client proved (certificate
+ * common name, OS user) must be the user name, or be mapped to it by auth_ident_file.
  */
-static void start_cert_auth(struct pf_client *client, const char *user_name)
+static void identity_auth(struct pf_client *client, const char *user_name, int auth_type, const char *map)
 {
-	SSL *ssl = client->stream.tls;
-	char *cn = ssl && SSL_get_verify_result(ssl) == X509_V_OK ? pf_tls_peer_common_name(ssl) : NULL;
-	bool ok = cn && strcmp(cn, user_name) == 0;
-	if (!ok)
-		pf_client_log(client, LOG_LVL_WARNING, "TLS certificate authentication failed: %s",
-			      !ssl ? "no TLS" : !cn ? "no verified client certificate" : "common name is not the user name");
-	free(cn);
-	if (!ok) {
-		pf_client_disconnect(client, "28000", "TLS certificate authentication failed");
+	char *identity = NULL;
+	const char *why = NULL;
+	if (auth_type == AUTH_TYPE_CERT) {
+		SSL *ssl = client->stream.tls;
+		identity = ssl && SSL_get_verify_result(ssl) == X509_V_OK ? pf_tls_peer_common_name(ssl) : NULL;
+		why = !ssl ? "no TLS" : !identity ? "no verified client certificate" : NULL;
+	} else {
+		identity = pf_client_peer_user(client);
+		why = !client->is_unix ? "peer authentication needs the Unix socket" : !identity ? "unknown peer" : NULL;
+	}
+	const char *method = auth_type == AUTH_TYPE_CERT ? "TLS certificate" : "peer";
+	if (!why && !pf_client_identity_allowed(map, identity, user_name))
+		why = map ? "not allowed by the ident map" : "identity is not the user name";
+	free(identity);
+	if (why) {
+		pf_client_log(client, LOG_LVL_WARNING, "%s authentication failed: %s", method, why);
+		pf_client_disconnect(client, "28000", "%s authentication failed", method);
 		return;
 	}
 	client->login_user = pf_user_find_or_make(user_name);
 	pf_client_logged_in(client);
 }
 
-/* Pick the method for this user and secret, as PgBouncer does; then ask the client. */
+static void start_auth_as(struct pf_client *client, const char *user_name, int auth_type, const char *map);
+
+/* Pick the method for this user and secret, as PgBouncer does; then ask the client.
+ * auth_type = hba picks the method from the file's first matching line. */
 static void start_auth(struct pf_client *client, const char *user_name)
 {
 	int auth_type = pf_state.set->auth_type;
+	const char *map = NULL;
+	if (auth_type == AUTH_TYPE_HBA && !pf_client_hba_method(client, user_name, &auth_type, &map))
+		return; /* refused */
+	start_auth_as(client, user_name, auth_type, map);
+}
+
+static void start_auth_as(struct pf_client *client, const char *user_name, int auth_type, const char *map)
+{
 	if (auth_type == AUTH_TYPE_ANY) {
 		if (!client->db->forced_user) {
 			pf_client_disconnect(client, "28000", "bouncer config error");
@@ -251,8 +271,12 @@ static void start_auth(struct pf_client *client, const char *user_name)
 		pf_client_logged_in(client);
 		return;
 	}
-	if (auth_type == AUTH_TYPE_CERT) {
-		start_cert_auth(client, user_name);
+	if (auth_type == AUTH_TYPE_CERT || auth_type == AUTH_TYPE_PEER) {
+		identity_auth(client, user_name, auth_type, map);
+		return;
+	}
+	if (auth_type == AUTH_TYPE_REJECT) {
+		pf_client_disconnect(client, "28000", "login rejected");
 		return;
 	}
 	struct pf_user *user = pf_user_find(user_name);
