@@ -71,9 +71,10 @@ bool pf_client_hba_method(struct pf_client *client, const char *user_name, int *
 		char host[64] = "[local]";
 		if (!client->is_unix)
 			inet_ntop(client->addr.family, client->addr.ip, host, sizeof(host));
-		/* PostgreSQL's words, so that operators recognise them. */
-		pf_client_disconnect(client, "28000", "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\", %s",
-				     host, user_name, dbname ? dbname : "", tls ? "SSL encryption" : "no encryption");
+		/* The client gets PgBouncer's words; the log says why in PostgreSQL's. */
+		pf_client_log(client, LOG_LVL_WARNING, "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\", %s",
+			      host, user_name, dbname ? dbname : "", tls ? "SSL encryption" : "no encryption");
+		pf_client_disconnect(client, "28000", "login rejected");
 		return false;
 	}
 	*auth_type = method_auth_type(rule->method);

@@ -41,6 +41,8 @@ local   /^nobody$  {TRUST_USER}
 
 
 def hba_pooler(pg, pgfjord, certs, hba=HBA, start=True):
+    if h.REFERENCE:  # PgBouncer 1.18 has no auth_ident_file and no map=
+        hba = hba.replace(" map=local", "")
     ini = {"auth_type": "hba", "pool_mode": "transaction", "admin_users": TRUST_USER,
            "client_tls_sslmode": "prefer", "client_tls_cert_file": certs.path("server.crt"),
            "client_tls_key_file": certs.path("server.key"), "client_tls_ca_file": certs.path("ca.crt")}
@@ -54,8 +56,10 @@ def hba_pooler(pg, pgfjord, certs, hba=HBA, start=True):
         if h.IS_ROOT:
             uid, gid = h.service_ids()
             os.chown(p.dir / name, uid, gid)
-    edit_config(p, settings={"auth_hba_file": str(p.dir / "pg_hba.txt"),
-                             "auth_ident_file": str(p.dir / "ident.txt")})
+    settings = {"auth_hba_file": str(p.dir / "pg_hba.txt")}
+    if not h.REFERENCE:
+        settings["auth_ident_file"] = str(p.dir / "ident.txt")
+    edit_config(p, settings=settings)
     if start:
         p.start()
     return p
@@ -103,10 +107,12 @@ def test_cert_line(pg, pgfjord, certs):
 
 def test_no_matching_line(pg, pgfjord, certs):
     p = hba_pooler(pg, pgfjord, certs)
-    err = login_error(p, user=SPACE_USER, password="x", sslmode="disable")
-    assert "no pg_hba.conf entry" in err and SPACE_USER in err
+    assert "login rejected" in login_error(p, user=SPACE_USER, password="x", sslmode="disable")
+    if not h.REFERENCE:  # the log says which connection found no line
+        assert f'no pg_hba.conf entry for host "127.0.0.1", user "{SPACE_USER}"' in p.log()
 
 
+@pytest.mark.pgfjord_only("auth_ident_file and map= came after PgBouncer 1.18")
 def test_peer_with_an_ident_map_over_the_unix_socket(pg, pgfjord, certs):
     p = hba_pooler(pg, pgfjord, certs)
     with p.connect(user=TRUST_USER, host=str(p.unix_socket.parent)) as c:
@@ -117,16 +123,21 @@ def test_peer_with_an_ident_map_over_the_unix_socket(pg, pgfjord, certs):
 
 def test_reload_rereads_the_hba_file(pg, pgfjord, certs):
     p = hba_pooler(pg, pgfjord, certs)
-    assert "no pg_hba.conf entry" in login_error(p, user=SPACE_USER, password="x", sslmode="disable")
-    h.write_file(p.dir / "pg_hba.txt", HBA + f"host all {SPACE_USER} 127.0.0.1/32 reject\n")
+    assert "login rejected" in login_error(p, user=TRUST_USER, dbname="app2", sslmode="disable")
+    h.write_file(p.dir / "pg_hba.txt", f"host app2 {TRUST_USER} 127.0.0.1/32 trust\n" + HBA)
     p.reload()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if "login rejected" in login_error(p, user=SPACE_USER, password="x", sslmode="disable"):
+    while True:
+        try:
+            with p.connect(user=TRUST_USER, dbname="app2", sslmode="disable") as c:
+                c.execute("select 1")
             break
-        time.sleep(0.2)
-    else:
-        pytest.fail("RELOAD did not apply the new auth_hba_file")
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                pytest.fail("RELOAD did not apply the new auth_hba_file")
+            time.sleep(0.2)
+    if h.REFERENCE:
+        return  # PgBouncer drops bad lines (here: every rule); pgfjord keeps the running file
     # a broken file at RELOAD keeps the rules in force
     h.write_file(p.dir / "pg_hba.txt", "host all all 127.0.0.1/32 no-such-method\n")
     p.reload()
