@@ -38,6 +38,7 @@ enum pf_pkt_action {
 	PKT_FORWARD_STOP,/* forward, then stop processing until pf_stream_resume() */
 	PKT_PAUSE,       /* leave the message unprocessed and stop reading until pf_stream_resume() */
 	PKT_CLOSED,      /* the owner closed the stream; touch nothing */
+	PKT_DETACHED,    /* the owner took the buffered bytes (pf_stream_begin_handshake); touch nothing */
 };
 
 enum pf_stream_event {
@@ -94,7 +95,7 @@ bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b); /* and resets b
 bool pf_stream_idle(const struct pf_stream *s);
 /* Hand the socket to a TLS handshake: the stream stops reading until pf_stream_set_tls.
  * With `early`, every unprocessed byte moves there (direct TLS: the start of the
- * ClientHello; the owner then answers PKT_PAUSE); without, the buffer is left alone. */
+ * ClientHello; the owner then answers PKT_DETACHED); without, the buffer is left alone. */
 void pf_stream_begin_handshake(struct pf_stream *s, struct pf_buf *early);
 /* From now on read and write through this TLS connection (its handshake is done). */
 void pf_stream_set_tls(struct pf_stream *s, SSL *tls);

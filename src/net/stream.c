@@ -254,6 +254,8 @@ static enum process_result process_buffer(struct pf_stream *s)
 			break;
 		case PKT_CLOSED:
 			return PROC_CLOSED;
+		case PKT_DETACHED:
+			return PROC_WAIT;
 		}
 	}
 	return PROC_WAIT;

@@ -74,8 +74,9 @@ enum pf_pkt_action pf_client_tls_direct(struct pf_client *client)
 	pf_stream_begin_handshake(&client->stream, &early);
 	enum pf_pkt_action act = start_handshake(client, &early, true);
 	pf_buf_free(&early);
-	/* The stream's buffer is gone to OpenSSL: the stream must not consume anything. */
-	return act == PKT_CLOSED ? PKT_CLOSED : PKT_PAUSE;
+	/* The stream's buffer went to OpenSSL. The handshake may even be over already (a
+	 * fast client's Finished came with our first read): the stream goes on as it is. */
+	return act == PKT_CLOSED ? PKT_CLOSED : PKT_DETACHED;
 }
 
 bool pf_client_tls_check_required(struct pf_client *client)

@@ -150,6 +150,7 @@ def test_reload_rereads_the_hba_file(pg, pgfjord, certs):
 @pytest.mark.pgfjord_only("PgBouncer skips bad hba lines; pgfjord refuses the file")
 def test_a_broken_hba_file_stops_the_start(pg, pgfjord, certs):
     p = hba_pooler(pg, pgfjord, certs, hba="host all all 10.0.0.0/99 trust\n", start=False)
+    p.expected_exit = True
     with pytest.raises(RuntimeError):
         p.start(timeout=5)
     assert "pg_hba.txt:1" in p.stderr() + p.log()

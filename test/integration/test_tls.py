@@ -222,6 +222,7 @@ def test_a_broken_certificate_at_reload_keeps_the_running_one(pg, pgfjord, certs
 
 def test_cert_auth_needs_verify_full(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "verify-ca", {"auth_type": "cert"}, start=False)
+    p.expected_exit = True
     with pytest.raises(RuntimeError):
         p.start(timeout=5)
     assert "auth_type=cert requires client_tls_sslmode=verify" in (p.log() + p.stderr()).replace("SSLMODE_VERIFY_FULL", "verify-full")
@@ -230,6 +231,7 @@ def test_cert_auth_needs_verify_full(pg, pgfjord, certs):
 def test_bad_certificate_stops_the_start(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls_key_file": certs.path("missing.key")},
                    start=False)
+    p.expected_exit = True
     with pytest.raises(RuntimeError):
         p.start(timeout=5)
 
