@@ -270,3 +270,32 @@ def test_cert_auth_refuses_missing_expired_and_untrusted_certificates(pg, pgfjor
     if which != "none":  # the pooler logs OpenSSL's reason (the client may hang up first)
         wait_for(lambda: "certificate verify failed" in p.log(), timeout=5, what="the log line")
     assert p.alive()
+
+
+def test_client_tls_protocols_and_ciphers(pg, pgfjord, certs):
+    p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls_protocols": "tlsv1.2",
+                                                    "client_tls_ciphers": "ECDHE-RSA-AES128-GCM-SHA256"})
+    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
+        c.execute("select 1")
+        tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
+        assert tls.startswith("TLSv1.2/ECDHE-RSA-AES128-GCM-SHA256"), tls
+    # a client that insists on TLS 1.3 cannot agree with a TLS 1.2-only pooler
+    w = h.Wire(p.host, p.port)
+    try:
+        w.send(SSL_REQUEST)
+        assert w.read_byte() == b"S"
+        ctx = client_context(certs, alpn=None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(w.sock, server_hostname="localhost")
+    finally:
+        w.close()
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 names TLS 1.3 ciphers differently in the tls column")
+def test_client_tls13_ciphers(pg, pgfjord, certs):
+    p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls13_ciphers": "TLS_CHACHA20_POLY1305_SHA256"})
+    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
+        c.execute("select 1")
+        tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
+        assert tls.startswith("TLSv1.3/TLS_CHACHA20_POLY1305_SHA256"), tls
