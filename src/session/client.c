@@ -145,6 +145,20 @@ void pf_client_close(struct pf_client *client, const char *reason)
 		client->login_user->client_count--;
 }
 
+/* Send one ErrorResponse (severity FATAL or ERROR) or NoticeResponse (severity NULL). */
+static bool send_report(struct pf_client *client, const char *severity, const char *sqlstate, const char *message)
+{
+	struct pf_buf b;
+	pf_buf_init(&b);
+	if (severity)
+		pf_build_error(&b, severity, sqlstate, message, NULL, NULL);
+	else
+		pf_build_notice(&b, sqlstate, message, NULL);
+	bool ok = pf_stream_write(&client->stream, b.data, b.len);
+	pf_buf_free(&b);
+	return ok;
+}
+
 void pf_client_disconnect(struct pf_client *client, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[1024];
@@ -154,11 +168,7 @@ void pf_client_disconnect(struct pf_client *client, const char *sqlstate, const 
 	va_end(ap);
 	if (client->state == CL_DEAD)
 		return;
-	struct pf_buf b;
-	pf_buf_init(&b);
-	pf_build_error(&b, "FATAL", sqlstate, msg, NULL, NULL);
-	pf_stream_write(&client->stream, b.data, b.len);
-	pf_buf_free(&b);
+	send_report(client, "FATAL", sqlstate, msg);
 	if (pf_state.set->log_pooler_errors)
 		pf_client_log(client, LOG_LVL_WARNING, "pooler error: %s", msg);
 	if (pf_state.set->log_disconnections && (client->state == CL_LOGIN || client->state == CL_CANCEL)) {
@@ -172,12 +182,7 @@ void pf_client_disconnect(struct pf_client *client, const char *sqlstate, const 
 
 bool pf_client_send_error(struct pf_client *client, const char *sqlstate, const char *message)
 {
-	struct pf_buf b;
-	pf_buf_init(&b);
-	pf_build_error(&b, "ERROR", sqlstate, message, NULL, NULL);
-	bool ok = pf_stream_write(&client->stream, b.data, b.len);
-	pf_buf_free(&b);
-	return ok;
+	return send_report(client, "ERROR", sqlstate, message);
 }
 
 bool pf_client_send_notice(struct pf_client *client, const char *sqlstate, const char *fmt, ...)
@@ -187,12 +192,7 @@ bool pf_client_send_notice(struct pf_client *client, const char *sqlstate, const
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	struct pf_buf b;
-	pf_buf_init(&b);
-	pf_build_notice(&b, sqlstate, message, NULL);
-	bool ok = pf_stream_write(&client->stream, b.data, b.len);
-	pf_buf_free(&b);
-	return ok;
+	return send_report(client, NULL, sqlstate, message);
 }
 
 void pf_client_reap(void)
