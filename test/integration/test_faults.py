@@ -469,6 +469,11 @@ def test_backend_crash_resets_postgres_and_the_pool_recovers(fpg, pgfjord):
     backends = [c.execute("select pg_backend_pid()").fetchone()[0] for c in conns]
     conns[0].commit()  # one server idle, two inside transactions
     os.kill(backends[1], signal.SIGKILL)
+    # The postmaster ends the other sessions on its own time: wait until it has, or a
+    # query could still be answered by a backend about to go (a race of the test).
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{b}") for b in backends) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for c in conns[1:]:
         t0 = time.monotonic()
         with pytest.raises(psycopg.OperationalError) as ei:
