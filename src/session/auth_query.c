@@ -284,7 +284,8 @@ static void take_row(struct pf_server *server, struct pf_auth_lookup *lookup, co
 	int32_t lens[2];
 	int n = 0;
 	if (pf_parse_data_row(pkt->body, pkt->body_len, values, lens, 2, &n) < 0 || n != 2) {
-		pf_server_log(server, LOG_LVL_WARNING, "auth_query returned %d columns, expected 2 (user name, secret)", n);
+		pf_server_log(server, LOG_LVL_WARNING, "auth_query returned %d columns, expected 2 (user name, secret)",
+			      n);
 		lookup->bad_row = true;
 		return;
 	}
@@ -304,8 +305,9 @@ static void complete(struct pf_server *server, struct pf_auth_lookup *lookup)
 	if (lookup->query_error) {
 		error = "auth_query failed: the query returned an error";
 	} else if (lookup->rows > 1) {
-		pf_server_log(server, LOG_LVL_WARNING, "auth_query returned %d rows for user \"%s\", expected at most one",
-			      lookup->rows, lookup->user_name);
+		pf_server_log(server, LOG_LVL_WARNING,
+			      "auth_query returned %d rows for user \"%s\", expected at most one", lookup->rows,
+			      lookup->user_name);
 		error = "auth_query failed: more than one row";
 	} else if (lookup->bad_row) {
 		error = "auth_query failed: unexpected result";
@@ -389,7 +391,8 @@ void pf_auth_query_pool_failed(struct pf_pool *pool, const char *message)
 		    message);
 	struct list_head *pos, *tmp;
 	statlist_for_each_safe(pos, tmp, &pool->auth_lookups) {
-		finish(container_of(pos, struct pf_auth_lookup, node), "auth_query failed: cannot log in to the auth database");
+		finish(container_of(pos, struct pf_auth_lookup, node),
+		       "auth_query failed: cannot log in to the auth database");
 	}
 }
 
