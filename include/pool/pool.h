@@ -30,6 +30,9 @@ struct pf_user {
 	/* The [users] entry of this name in the running config, or NULL; refreshed by RELOAD. */
 	const struct pf_user_conf *conf;
 	int client_count;           /* logged-in clients that authenticated as this user */
+	/* Not in auth_file: the secret came from auth_query and is fetched again at every login
+	 * (the role's password may have changed or expired since). */
+	bool dynamic;
 	/* SCRAM keys learned from a client that logged in against a SCRAM secret,
 	 * used to log in to the server on the client's behalf (pass-through). */
 	bool has_scram_keys;
@@ -58,6 +61,9 @@ struct pf_database {
 	usec_t server_lifetime;     /* -1 = global server_lifetime */
 	usec_t query_wait_timeout;  /* -1 = [users] value, else global */
 	char *connect_query;        /* run on every new server before its first client; NULL = none */
+	char *auth_user;            /* auth_user, auth_query, auth_dbname of the entry; NULL = global */
+	char *auth_query;
+	char *auth_dbname;
 	char *startup_names[4];     /* client_encoding, datestyle, timezone, application_name */
 	char *startup_values[4];
 	int n_startup;
@@ -79,6 +85,10 @@ struct pf_pool {
 	struct list_head db_node;   /* in database->pools */
 	struct pf_database *db;
 	struct pf_user *user;       /* the user servers log in as */
+	/* Runs auth_query only: its servers are never given to a client, so nothing a client sends
+	 * (startup parameters, SET) reaches their sessions (session/auth_query.c). */
+	bool is_auth;
+	struct stat_list auth_lookups;     /* auth pool: lookups waiting for a server, oldest first */
 	/* clients */
 	struct stat_list active_clients;   /* logged in: idle or linked */
 	struct stat_list waiting_clients;  /* waiting for a server, oldest first */
@@ -170,6 +180,10 @@ void pf_database_host_failed(struct pf_database *db, int i);
 /* The user of that name from auth_file (created on first use), or NULL. */
 struct pf_user *pf_user_find(const char *name);
 struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user);
+/* The auth_query pool of (db, user): a pool of its own, never the one clients use. */
+struct pf_pool *pf_pool_get_auth(struct pf_database *db, struct pf_user *user);
+/* A new secret for a user (NULL = none): what was derived from the old one is dropped. */
+void pf_user_set_secret(struct pf_user *user, const char *secret);
 
 struct pf_sock_opts;
 /* The TCP options of the running config. */

@@ -48,6 +48,15 @@ void pf_build_password(struct pf_buf *b, const char *s);
 void pf_build_sasl_initial(struct pf_buf *b, const char *mech, const uint8_t *data, int len);
 /* SASLResponse 'p': the raw data. */
 void pf_build_sasl_response(struct pf_buf *b, const uint8_t *data, size_t len);
+/*
+ * The extended query protocol. Parse with no parameter types (the server infers them); Bind
+ * with n text parameters (NULL = SQL NULL), every parameter and result column in text format;
+ * Execute with max_rows 0 = all rows. Values go as parameters, never spliced into the SQL.
+ */
+void pf_build_parse(struct pf_buf *b, const char *stmt, const char *sql);
+void pf_build_bind_text(struct pf_buf *b, const char *portal, const char *stmt, const char *const *params, int n);
+void pf_build_execute(struct pf_buf *b, const char *portal, uint32_t max_rows);
+void pf_build_sync(struct pf_buf *b);
 /* CancelRequest: 16 bytes, no type byte. */
 void pf_build_cancel(struct pf_buf *b, uint32_t pid, uint32_t key);
 void pf_build_terminate(struct pf_buf *b);

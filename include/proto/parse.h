@@ -72,6 +72,13 @@ int pf_parse_rfq(const uint8_t *body, size_t len, char *status);
 int pf_parse_sasl_initial(const uint8_t *body, size_t len, const char **mech,
 			  const uint8_t **data, int *datalen);
 
+/*
+ * DataRow 'D': *ncols gets the number of columns; the first `max` of them go to values/lens
+ * (values[i] = NULL and lens[i] = -1 for SQL NULL). Every column's length is checked against
+ * the body, also those past `max`.
+ */
+int pf_parse_data_row(const uint8_t *body, size_t len, const uint8_t **values, int32_t *lens, int max, int *ncols);
+
 /* A body that is exactly one C string, its NUL as the last byte (PasswordMessage). */
 int pf_parse_cstring(const uint8_t *body, size_t len, const char **s);
 

@@ -89,6 +89,9 @@ int pf_client_total(void);
 /* client_login.c */
 enum pf_pkt_action pf_client_login_packet(struct pf_client *client, const struct pf_pkt *pkt);
 void pf_client_login_free(struct pf_client *client);
+/* auth_query's answer for the login: the user with the secret (NULL = none), or an error for
+ * the client. Called from the event loop (session/auth_query.c). */
+void pf_client_login_lookup_done(struct pf_client *client, struct pf_user *user, const char *error);
 /* The names the client asked for, while it logs in (NULL before the startup packet). */
 const char *pf_client_login_db(const struct pf_client *client);
 const char *pf_client_login_user(const struct pf_client *client);

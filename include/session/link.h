@@ -25,7 +25,9 @@ void pf_link_fail_client(struct pf_server *server, const char *sqlstate, const c
 void pf_link_client_gone(struct pf_client *client);
 /* Server login failed: tell clients waiting on the pool. */
 void pf_link_login_failed(struct pf_pool *pool, const char *sqlstate, const char *message);
-/* Launch servers for waiting clients if the pool allows. */
+/* server_check_query due on this idle server before it is used: the query, else NULL. */
+const char *pf_link_check_query_due(const struct pf_server *server);
+/* Launch servers for waiting clients (and auth_query lookups) if the pool allows. */
 void pf_link_maybe_launch(struct pf_pool *pool);
 /* A server of this pool closed or went idle: a pool held back by max_db_connections or
  * max_user_connections that it shares may now open one (closing an idle one if needed). */

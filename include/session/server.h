@@ -28,8 +28,11 @@ enum pf_server_after {
 	AFTER_RESUME_CLIENT,  /* parameters were set for the linked client: let it go on */
 	AFTER_IDLE,           /* cleanup done: back to the pool */
 	AFTER_CONNECTED,      /* connect_query done: ready for clients, or a failed login */
+	AFTER_AUTH_QUERY,     /* an auth_query lookup: its answer goes to session/auth_query.c */
 };
 
+struct pf_auth_lookup;
+struct pf_buf;
 struct pf_client;
 struct pf_server_login;
 
@@ -41,6 +44,7 @@ struct pf_server {
 	struct pf_pool *pool;
 	struct pf_client *link;
 	struct pf_server_login *login;  /* only during login */
+	struct pf_auth_lookup *auth_lookup; /* the lookup it runs (auth pools only) */
 	char *host;                     /* the host entry it connects to; NULL = default Unix socket */
 	struct sockaddr_storage addr;   /* where it is connected: needed for cancel requests */
 	socklen_t addrlen;              /* 0 until it connects */
@@ -73,6 +77,9 @@ void pf_server_close(struct pf_server *server, const char *reason);
 void pf_server_change_state(struct pf_server *server, enum pf_server_state state);
 /* Send queries of our own; responses are swallowed, then `after` happens. */
 bool pf_server_send_internal(struct pf_server *server, const char *const *queries, int n, enum pf_server_after after);
+/* The same for messages already built, answered by n_rfq ReadyForQuery messages. */
+bool pf_server_send_internal_msgs(struct pf_server *server, const struct pf_buf *msgs, int n_rfq,
+				  enum pf_server_after after);
 const char *pf_server_prefix(const struct pf_server *server, char *buf, size_t len);
 void pf_server_log(const struct pf_server *server, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void pf_server_reap(void);

@@ -228,6 +228,9 @@ static void database_apply(struct pf_database *db, const char *name, const struc
 	db->server_lifetime = dc->server_lifetime;
 	db->query_wait_timeout = dc->query_wait_timeout;
 	db->connect_query = dc->connect_query && *dc->connect_query ? pf_xstrdup(dc->connect_query) : NULL;
+	db->auth_user = dc->auth_user && *dc->auth_user ? pf_xstrdup(dc->auth_user) : NULL;
+	db->auth_query = dc->auth_query && *dc->auth_query ? pf_xstrdup(dc->auth_query) : NULL;
+	db->auth_dbname = dc->auth_dbname && *dc->auth_dbname ? pf_xstrdup(dc->auth_dbname) : NULL;
 	add_startup_param(db, "client_encoding", dc->client_encoding);
 	add_startup_param(db, "datestyle", dc->datestyle);
 	add_startup_param(db, "timezone", dc->timezone);
@@ -244,6 +247,10 @@ static void database_clear(struct pf_database *db)
 	free(db->password);
 	free(db->connect_query);
 	db->connect_query = NULL;
+	free(db->auth_user);
+	free(db->auth_query);
+	free(db->auth_dbname);
+	db->auth_user = db->auth_query = db->auth_dbname = NULL;
 	for (int i = 0; i < db->n_startup; i++) {
 		free(db->startup_names[i]);
 		free(db->startup_values[i]);
@@ -352,17 +359,19 @@ struct pf_database *pf_database_find_or_auto(const char *name)
 	return database_new(name, fallback, true);
 }
 
-struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
+static struct pf_pool *pool_find_or_new(struct pf_database *db, struct pf_user *user, bool is_auth)
 {
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &db->pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, db_node);
-		if (pool->user == user)
+		if (pool->user == user && pool->is_auth == is_auth)
 			return pool;
 	}
 	struct pf_pool *pool = pf_xcalloc(1, sizeof(*pool));
 	pool->db = db;
 	pool->user = user;
+	pool->is_auth = is_auth;
+	statlist_init(&pool->auth_lookups);
 	statlist_init(&pool->active_clients);
 	statlist_init(&pool->waiting_clients);
 	statlist_init(&pool->welcome_clients);
@@ -386,6 +395,16 @@ struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
 	list_add_tail(&pf_state.pools, &pool->node);
 	list_add_tail(&db->pools, &pool->db_node);
 	return pool;
+}
+
+struct pf_pool *pf_pool_get(struct pf_database *db, struct pf_user *user)
+{
+	return pool_find_or_new(db, user, false);
+}
+
+struct pf_pool *pf_pool_get_auth(struct pf_database *db, struct pf_user *user)
+{
+	return pool_find_or_new(db, user, true);
 }
 
 static void pool_free(struct pf_pool *pool)
@@ -567,17 +586,28 @@ void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlis
 	}
 	refresh_user_confs();
 	pf_pool_create_configured();
-	/* Users keep their objects (pools point at them); their secrets follow auth_file. */
+	/* Users keep their objects (pools point at them); their secrets follow auth_file. Users
+	 * of auth_query keep theirs (and the SCRAM keys their servers log in with) unless
+	 * auth_file has them now. */
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.users) {
 		struct pf_user *user = container_of(pos, struct pf_user, node);
 		const char *secret = userlist ? pf_userlist_find(userlist, user->name) : NULL;
-		if (secret && user->secret && strcmp(secret, user->secret) == 0)
+		if (user->dynamic && !secret)
 			continue;
-		free(user->secret);
-		free(user->plain_verifier);
-		user->plain_verifier = NULL;
-		user->secret = secret ? pf_xstrdup(secret) : NULL;
-		user->has_scram_keys = false;
+		user->dynamic = false;
+		pf_user_set_secret(user, secret);
 	}
+}
+
+void pf_user_set_secret(struct pf_user *user, const char *secret)
+{
+	if (secret && user->secret && strcmp(secret, user->secret) == 0)
+		return;
+	free(user->secret);
+	free(user->plain_verifier);
+	user->plain_verifier = NULL;
+	user->secret = secret ? pf_xstrdup(secret) : NULL;
+	/* Keys a client proved against the old secret do not log in with the new one. */
+	user->has_scram_keys = false;
 }

@@ -198,6 +198,49 @@ void pf_build_sasl_response(struct pf_buf *b, const uint8_t *data, size_t len)
 	msg_end(b, off);
 }
 
+void pf_build_parse(struct pf_buf *b, const char *stmt, const char *sql)
+{
+	size_t off = msg_begin(b, PF_FE_PARSE, strlen(stmt) + strlen(sql) + 4);
+	pf_buf_put_str(b, stmt);
+	pf_buf_put_str(b, sql);
+	pf_buf_put_u16(b, 0); /* no parameter types given */
+	msg_end(b, off);
+}
+
+void pf_build_bind_text(struct pf_buf *b, const char *portal, const char *stmt, const char *const *params, int n)
+{
+	size_t off = msg_begin(b, PF_FE_BIND, strlen(portal) + strlen(stmt) + 16);
+	pf_buf_put_str(b, portal);
+	pf_buf_put_str(b, stmt);
+	pf_buf_put_u16(b, 0); /* no format codes: every parameter is text */
+	pf_buf_put_u16(b, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		if (!params[i]) {
+			pf_buf_put_u32(b, (uint32_t)-1);
+			continue;
+		}
+		size_t len = strlen(params[i]);
+		pf_buf_put_u32(b, (uint32_t)len);
+		pf_buf_put(b, params[i], len);
+	}
+	pf_buf_put_u16(b, 0); /* no result format codes: every column is text */
+	msg_end(b, off);
+}
+
+void pf_build_execute(struct pf_buf *b, const char *portal, uint32_t max_rows)
+{
+	size_t off = msg_begin(b, PF_FE_EXECUTE, strlen(portal) + 5);
+	pf_buf_put_str(b, portal);
+	pf_buf_put_u32(b, max_rows);
+	msg_end(b, off);
+}
+
+void pf_build_sync(struct pf_buf *b)
+{
+	pf_buf_put_u8(b, PF_FE_SYNC);
+	pf_buf_put_u32(b, 4);
+}
+
 void pf_build_cancel(struct pf_buf *b, uint32_t pid, uint32_t key)
 {
 	pf_buf_put_u32(b, PF_CANCEL_REQUEST_LEN);

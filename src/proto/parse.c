@@ -151,6 +151,32 @@ int pf_parse_rfq(const uint8_t *body, size_t len, char *status)
 	}
 }
 
+int pf_parse_data_row(const uint8_t *body, size_t len, const uint8_t **values, int32_t *lens, int max, int *ncols)
+{
+	if (len < 2)
+		return -1;
+	int n = pf_get_u16(body);
+	size_t pos = 2;
+	for (int i = 0; i < n; i++) {
+		if (len - pos < 4)
+			return -1;
+		int32_t l = (int32_t)pf_get_u32(body + pos);
+		pos += 4;
+		if (l < -1 || (l > 0 && (size_t)l > len - pos))
+			return -1;
+		if (i < max) {
+			values[i] = l < 0 ? NULL : body + pos;
+			lens[i] = l;
+		}
+		if (l > 0)
+			pos += (size_t)l;
+	}
+	if (pos != len)
+		return -1;
+	*ncols = n;
+	return 0;
+}
+
 int pf_parse_sasl_initial(const uint8_t *body, size_t len, const char **mech,
 			  const uint8_t **data, int *datalen)
 {

@@ -4,7 +4,9 @@
  * Handles SSLRequest (TLS: client_tls.c), GSSENCRequest (answered N), CancelRequest,
  * protocol negotiation, startup parameters, and the auth methods of PgBouncer:
  * trust, any, plain, md5 and scram-sha-256, choosing per stored secret as PgBouncer does.
- * Failures never tell whether the user or the password was wrong.
+ * A user that auth_file does not have is looked up with auth_query (auth_query.c) when an
+ * auth_user is set; the login waits for the secret. Failures never tell whether the user or
+ * the password was wrong.
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -20,6 +22,7 @@
 #include "proto/build.h"
 #include "proto/parse.h"
 #include "proto/proto.h"
+#include "session/auth_query.h"
 #include "session/cancel.h"
 #include "session/client.h"
 #include "session/client_hba.h"
@@ -38,19 +41,27 @@ struct pf_client_login {
 	bool scram_started;
 	uint8_t md5_salt[4];
 	struct pf_user *user;       /* the authenticating user (NULL when fake) */
+	/* Its secret when the method was chosen: RELOAD or another login's auth_query may replace
+	 * the user's while this login goes on. */
+	char *secret;
 	char *user_name;            /* as the client sent them, for auth and log lines */
 	char *db_name;
 	struct pf_scram_server scram;
 	struct pf_client_tls tls;
 	bool startup_seen;          /* a first packet came: a ClientHello now is not direct TLS */
+	struct pf_auth_lookup *lookup; /* auth_query running for this login */
+	int lookup_auth_type;       /* the method to ask for once it answers */
 };
 
 void pf_client_login_free(struct pf_client *client)
 {
 	if (!client->login)
 		return;
+	if (client->login->lookup)
+		pf_auth_query_cancel(client->login->lookup);
 	pf_scram_server_free(&client->login->scram);
 	pf_client_tls_free(&client->login->tls);
+	free(client->login->secret);
 	free(client->login->user_name);
 	free(client->login->db_name);
 	free(client->login);
@@ -172,7 +183,8 @@ static void start_scram(struct pf_client *client, const char *secret)
 {
 	struct pf_client_login *login = login_state(client);
 	/* A plain password is turned into a SCRAM verifier once per user, not per login. */
-	if (secret && login->user && pf_secret_type(secret) == SECRET_PLAIN) {
+	if (secret && login->user && pf_secret_type(secret) == SECRET_PLAIN && login->user->secret &&
+	    strcmp(login->user->secret, secret) == 0) {
 		if (!login->user->plain_verifier)
 			login->user->plain_verifier = pf_scram_build_secret(secret, pf_state.set->scram_iterations);
 		if (login->user->plain_verifier)
@@ -248,6 +260,7 @@ static void identity_auth(struct pf_client *client, const char *user_name, int a
 }
 
 static void start_auth_as(struct pf_client *client, const char *user_name, int auth_type, const char *map);
+static void start_password_auth(struct pf_client *client, struct pf_user *user, int auth_type);
 
 /* Pick the method for this user and secret, as PgBouncer does; then ask the client.
  * auth_type = hba picks the method from the file's first matching line. */
@@ -289,10 +302,41 @@ static void start_auth_as(struct pf_client *client, const char *user_name, int a
 		pf_client_logged_in(client);
 		return;
 	}
+	/* Not in auth_file (or known from an earlier lookup: the password may have changed since). */
+	bool unknown = !user || !user->secret || user->dynamic;
+	if (unknown && pf_auth_query_configured(client->db)) {
+		const char *sqlstate, *error;
+		struct pf_client_login *login = login_state(client);
+		login->lookup_auth_type = auth_type;
+		login->lookup = pf_auth_query_start(client, user_name, &sqlstate, &error);
+		if (!login->lookup)
+			pf_client_disconnect(client, sqlstate, "%s", error);
+		return;
+	}
+	start_password_auth(client, user, auth_type);
+}
+
+/* auth_query answered: go on as if the secret had come from auth_file. */
+void pf_client_login_lookup_done(struct pf_client *client, struct pf_user *user, const char *error)
+{
+	struct pf_client_login *login = client->login;
+	login->lookup = NULL;
+	if (error) {
+		pf_client_disconnect(client, "08P01", "%s", error);
+		return;
+	}
+	/* No secret (unknown, expired or passwordless role): asked and failed like a wrong password. */
+	start_password_auth(client, user && user->secret ? user : NULL, login->lookup_auth_type);
+}
+
+/* Ask for the password in the way this method and the stored secret call for. */
+static void start_password_auth(struct pf_client *client, struct pf_user *user, int auth_type)
+{
 	struct pf_client_login *login = login_state(client);
 	login->user = user;
 	login->fake = !user || !user->secret;
-	const char *secret = login->fake ? NULL : user->secret;
+	login->secret = login->fake ? NULL : pf_xstrdup(user->secret);
+	const char *secret = login->secret;
 	enum pf_secret_type type = secret ? pf_secret_type(secret) : SECRET_PLAIN;
 	switch (auth_type) {
 	case AUTH_TYPE_PLAIN:
@@ -408,7 +452,7 @@ static enum pf_pkt_action handle_password(struct pf_client *client, const struct
 		}
 		bool ok = false;
 		if (!login->fake) {
-			const char *secret = login->user->secret;
+			const char *secret = login->secret;
 			if (login->method == METHOD_PLAIN)
 				ok = check_plain(secret, user_name, response);
 			else
@@ -463,9 +507,11 @@ static enum pf_pkt_action handle_password(struct pf_client *client, const struct
 	if (!send_buf(client, &b))
 		return PKT_CLOSED;
 	/* Remember the client's keys so servers can log in with them (pass-through); keys of a
-	 * verifier we made from a plain password are useless to the server. */
+	 * verifier we made from a plain password are useless to the server, and so are keys of
+	 * a secret the user no longer has. */
 	struct pf_user *user = login->user;
-	if (login->scram.has_keys && pf_secret_type(user->secret) == SECRET_SCRAM) {
+	if (login->scram.has_keys && pf_secret_type(login->secret) == SECRET_SCRAM && user->secret &&
+	    strcmp(user->secret, login->secret) == 0) {
 		memcpy(user->scram_client_key, login->scram.client_key, 32);
 		memcpy(user->scram_server_key, login->scram.server_key, 32);
 		user->has_scram_keys = true;

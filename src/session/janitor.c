@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <malloc.h>
 
+#include "session/auth_query.h"
 #include "session/cancel.h"
 #include "session/client.h"
 #include "session/link.h"
@@ -26,7 +27,7 @@ void pf_janitor_fill_pool(struct pf_pool *pool)
 	if (pf_state.shutting_down)
 		return;
 	int min = pf_pool_min_size(pool);
-	if (min <= 0)
+	if (min <= 0 || pool->is_auth) /* auth pools open servers for lookups only */
 		return;
 	/* As PgBouncer: only for a forced-user database or a pool with a client. */
 	bool in_use = statlist_count(&pool->active_clients) + statlist_count(&pool->waiting_clients) +
@@ -181,7 +182,7 @@ static void fast_close_sessions(struct pf_pool *pool)
 /* pool_idle_timeout: a pool with no clients and no servers for that long is freed. */
 static void free_if_idle(struct pf_pool *pool, uint64_t now)
 {
-	if (pf_pool_client_count(pool) + pf_pool_server_count(pool) > 0) {
+	if (pf_pool_client_count(pool) + pf_pool_server_count(pool) + statlist_count(&pool->auth_lookups) > 0) {
 		pool->last_used_usec = now;
 		pool->db->last_used_usec = now;
 		return;
@@ -191,11 +192,16 @@ static void free_if_idle(struct pf_pool *pool, uint64_t now)
 		pf_pool_free_unused(pool);
 }
 
-static bool db_has_login_clients(const struct pf_database *db)
+/* Logins that refer to the database: clients logging in to it, lookups waiting in it. */
+static bool db_has_logins(const struct pf_database *db)
 {
 	struct list_head *pos;
 	list_for_each(pos, &pf_state.login_clients.head) {
 		if (container_of(pos, struct pf_client, node)->db == db)
+			return true;
+	}
+	list_for_each(pos, &db->pools) {
+		if (statlist_count(&container_of(pos, struct pf_pool, db_node)->auth_lookups))
 			return true;
 	}
 	return false;
@@ -213,7 +219,7 @@ static void free_idle_auto_databases(uint64_t now)
 		/* A paused or disabled one keeps the state an operator gave it. */
 		if (!db->is_auto || db->paused || db->disabled || now - db->last_used_usec <= (uint64_t)limit)
 			continue;
-		if (pf_db_client_count(db) + pf_db_server_count(db) > 0 || db_has_login_clients(db)) {
+		if (pf_db_client_count(db) + pf_db_server_count(db) > 0 || db_has_logins(db)) {
 			db->last_used_usec = now;
 			continue;
 		}
@@ -232,6 +238,8 @@ static void on_janitor(evutil_socket_t fd, short what, void *arg)
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
 		check_long_waits(pool, now);
+		if (pool->is_auth)
+			pf_auth_query_janitor(pool, now);
 		/* A waiting client may have crossed reserve_pool_timeout since the last event. */
 		if (statlist_count(&pool->waiting_clients))
 			pf_link_maybe_launch(pool);

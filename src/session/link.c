@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config/options.h"
+#include "session/auth_query.h"
 #include "session/client.h"
 #include "session/janitor.h"
 #include "session/server.h"
@@ -120,7 +121,7 @@ static bool fail_fast(struct pf_client *client)
  * before a client gets it. Returns the query to send, or NULL when no check is due.
  * "<empty>" sends an empty query (the cheapest round trip); "" turns checks off.
  */
-static const char *check_query_due(const struct pf_server *server)
+const char *pf_link_check_query_due(const struct pf_server *server)
 {
 	const char *query = pf_state.set->server_check_query;
 	if (!query || !*query)
@@ -143,7 +144,7 @@ void pf_link_request_server(struct pf_client *client)
 								  : statlist_last(&pool->idle_servers);
 	if (item) {
 		struct pf_server *server = container_of(item, struct pf_server, node);
-		const char *check = check_query_due(server);
+		const char *check = pf_link_check_query_due(server);
 		if (!check) {
 			link_pair(client, server);
 			return;
@@ -203,7 +204,9 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 {
 	if (pf_state.paused || pool->db->paused)
 		return;
-	if (statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) == 0)
+	int demand = statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) +
+		     statlist_count(&pool->auth_lookups);
+	if (demand == 0)
 		return;
 	enum pf_launch_block block = pf_pool_launch_check(pool, false);
 	if (block == LAUNCH_DB_FULL || block == LAUNCH_USER_FULL) {
@@ -222,8 +225,9 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 		launch_reserve(pool);
 		return;
 	}
-	/* Waiting clients of a pool that cannot log in get the error instead of a hang. */
+	/* Waiting clients (and lookups) of a pool that cannot log in get the error instead of a hang. */
 	if (pool->last_login_failed && pf_pool_server_count(pool) == 0 && statlist_count(&pool->login_servers) == 0) {
+		pf_auth_query_pool_failed(pool, pool->last_login_error ? pool->last_login_error : "login failed");
 		struct stat_list *lists[] = { &pool->welcome_clients, &pool->waiting_clients };
 		for (int i = 0; i < 2; i++) {
 			struct list_head *pos, *tmp;
@@ -250,9 +254,10 @@ void pf_link_limit_room(struct pf_pool *pool)
 		struct list_head *first = statlist_first(&other->waiting_clients);
 		if (!first) /* a new pool's clients wait for its first login to greet them */
 			first = statlist_first(&other->welcome_clients);
-		if (!first)
+		uint64_t start = first ? container_of(first, struct pf_client, node)->wait_start_usec
+				       : pf_auth_query_oldest_wait(other);
+		if (!start)
 			continue;
-		uint64_t start = container_of(first, struct pf_client, node)->wait_start_usec;
 		if (!best || start < best_start) {
 			best = other;
 			best_start = start;
@@ -263,6 +268,42 @@ void pf_link_limit_room(struct pf_pool *pool)
 	running = true;
 	pf_link_maybe_launch(best);
 	running = false;
+}
+
+/* Nobody wants the server now: back to the pool's idle list. */
+static void make_idle(struct pf_server *server)
+{
+	struct pf_pool *pool = server->pool;
+	server->last_used_usec = pf_usec_now();
+	pf_server_change_state(server, SV_IDLE);
+	/* Keep reading: an idle server may report an error or close. */
+	pf_stream_resume_later(&server->stream);
+	pf_janitor_fill_pool(pool);
+	pf_link_limit_room(pool);
+}
+
+/* Give a free server of a clients' pool to the clients that wait for it. */
+static void serve_clients(struct pf_server *server)
+{
+	struct pf_pool *pool = server->pool;
+	/* Greet every client that only waited for the pool's first login (usually none). */
+	struct list_head *pos, *tmp;
+	statlist_for_each_safe(pos, tmp, &pool->welcome_clients) {
+		pf_client_finish_login(container_of(pos, struct pf_client, node));
+	}
+	if (server->state == SV_DEAD)
+		return;
+	/* Oldest waiting client first (FIFO): O(1), whatever the queue length. */
+	struct list_head *first = statlist_first(&pool->waiting_clients);
+	if (!first) {
+		make_idle(server);
+		return;
+	}
+	struct pf_client *client = container_of(first, struct pf_client, node);
+	link_pair(client, server);
+	if (server->state != SV_DEAD && client->state != CL_DEAD && !server->internal_rfq)
+		pf_stream_resume_later(&client->stream);
+	pf_link_maybe_launch(pool);
 }
 
 void pf_link_server_ready(struct pf_server *server)
@@ -281,29 +322,11 @@ void pf_link_server_ready(struct pf_server *server)
 		pf_server_close(server, "database configuration changed");
 		return;
 	}
-	/* Greet every client that only waited for the pool's first login (usually none). */
-	struct list_head *pos, *tmp;
-	statlist_for_each_safe(pos, tmp, &pool->welcome_clients) {
-		pf_client_finish_login(container_of(pos, struct pf_client, node));
-	}
-	if (server->state == SV_DEAD)
-		return;
-	/* Oldest waiting client first (FIFO): O(1), whatever the queue length. */
-	struct list_head *first = statlist_first(&pool->waiting_clients);
-	if (first) {
-		struct pf_client *client = container_of(first, struct pf_client, node);
-		link_pair(client, server);
-		if (server->state != SV_DEAD && client->state != CL_DEAD && !server->internal_rfq)
-			pf_stream_resume_later(&client->stream);
-		pf_link_maybe_launch(pool);
-		return;
-	}
-	server->last_used_usec = pf_usec_now();
-	pf_server_change_state(server, SV_IDLE);
-	/* Keep reading: an idle server may report an error or close. */
-	pf_stream_resume_later(&server->stream);
-	pf_janitor_fill_pool(pool);
-	pf_link_limit_room(pool);
+	/* An auth pool's servers only ever run lookups, never a client's transaction. */
+	if (!pool->is_auth)
+		serve_clients(server);
+	else if (!pf_auth_query_server_ready(server))
+		make_idle(server);
 }
 
 /* Queries that make a server reusable: ROLLBACK when in a transaction, and the reset query. */
@@ -377,6 +400,7 @@ void pf_link_login_failed(struct pf_pool *pool, const char *sqlstate, const char
 	free(pool->last_login_error);
 	pool->last_login_error = pf_xstrdup(message);
 	snprintf(pool->last_login_sqlstate, sizeof(pool->last_login_sqlstate), "%s", sqlstate);
+	pf_auth_query_pool_failed(pool, message);
 	struct stat_list *lists[] = { &pool->welcome_clients, &pool->waiting_clients };
 	for (int i = 0; i < 2; i++) {
 		struct list_head *pos, *tmp;

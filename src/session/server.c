@@ -12,6 +12,7 @@
 #include "proto/build.h"
 #include "proto/parse.h"
 #include "proto/proto.h"
+#include "session/auth_query.h"
 #include "session/client.h"
 #include "session/link.h"
 #include "util/buf.h"
@@ -79,6 +80,7 @@ void pf_server_close(struct pf_server *server, const char *reason)
 	struct pf_pool *pool = server->pool;
 	bool was_login = server->state == SV_LOGIN;
 	pf_link_fail_client(server, "08006", "server conn crashed?");
+	pf_auth_query_server_gone(server);
 	if (reason && pf_state.set->log_disconnections) {
 		double age = (double)(pf_usec_now() - server->connect_usec) / 1e6;
 		pf_server_log(server, LOG_LVL_LOG, "closing because: %s (age=%.0fs)", reason, age);
@@ -119,17 +121,24 @@ void pf_server_reap(void)
 	}
 }
 
+bool pf_server_send_internal_msgs(struct pf_server *server, const struct pf_buf *msgs, int n_rfq,
+				  enum pf_server_after after)
+{
+	server->internal_rfq += n_rfq;
+	server->after_internal = after;
+	bool ok = pf_stream_write(&server->stream, msgs->data, msgs->len);
+	pf_stream_resume_later(&server->stream);
+	return ok;
+}
+
 bool pf_server_send_internal(struct pf_server *server, const char *const *queries, int n, enum pf_server_after after)
 {
 	struct pf_buf b;
 	pf_buf_init(&b);
 	for (int i = 0; i < n; i++)
 		pf_build_query(&b, queries[i]);
-	server->internal_rfq += n;
-	server->after_internal = after;
-	bool ok = pf_stream_write(&server->stream, b.data, b.len);
+	bool ok = pf_server_send_internal_msgs(server, &b, n, after);
 	pf_buf_free(&b);
-	pf_stream_resume_later(&server->stream);
 	return ok;
 }
 
@@ -150,6 +159,8 @@ static void note_param(struct pf_server *server, const struct pf_pkt *pkt)
 /* The answers to our own queries (parameter SETs, ROLLBACK, reset query) are not forwarded. */
 static enum pf_pkt_action internal_packet(struct pf_server *server, const struct pf_pkt *pkt)
 {
+	if (server->after_internal == AFTER_AUTH_QUERY)
+		return pf_auth_query_packet(server, pkt);
 	if (!pkt->full) {
 		if (pkt->type == PF_BE_READY_FOR_QUERY || pkt->type == PF_BE_PARAM_STATUS || pkt->type == PF_BE_ERROR)
 			return PKT_NEED_FULL;

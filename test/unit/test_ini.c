@@ -382,7 +382,7 @@ static void test_option_table(void **state)
 			if (!(t[j].flags & OPT_ALIAS) && t[j].offset == t[i].offset)
 				fail_msg("%s and %s share a field", t[j].name, t[i].name);
 	}
-	assert_int_equal(acted, 90);
+	assert_int_equal(acted, 93);
 
 	assert_ptr_equal(pf_option_find("MAX_CLIENT_CONN"), pf_option_find("max_client_conn"));
 	assert_null(pf_option_find("no_such_key"));

@@ -155,6 +155,29 @@ static void test_build_frontend(void **state)
 	pf_buf_free(&b);
 }
 
+static void test_build_extended(void **state)
+{
+	struct pf_buf b;
+	static const char *const params[] = { "bob", NULL };
+
+	pf_buf_init(&b);
+	pf_build_parse(&b, "", "SELECT $1");
+	assert_bytes(&b, "P\0\0\0\x11\0SELECT $1\0\0\0");
+	pf_buf_reset(&b);
+	pf_build_bind_text(&b, "", "", params, 2);
+	assert_bytes(&b, "B\0\0\0\x17\0\0\0\0\0\x02\0\0\0\x03" "bob\xff\xff\xff\xff\0\0");
+	pf_buf_reset(&b);
+	pf_build_bind_text(&b, "p", "s", NULL, 0);
+	assert_bytes(&b, "B\0\0\0\x0ep\0s\0\0\0\0\0\0\0");
+	pf_buf_reset(&b);
+	pf_build_execute(&b, "", 0);
+	assert_bytes(&b, "E\0\0\0\x09\0\0\0\0\0");
+	pf_buf_reset(&b);
+	pf_build_sync(&b);
+	assert_bytes(&b, "S\0\0\0\x04");
+	pf_buf_free(&b);
+}
+
 static void test_build_appends(void **state)
 {
 	struct pf_buf b;
@@ -541,6 +564,37 @@ static void test_sasl_initial(void **state)
 	assert_int_equal(pf_parse_sasl_initial(U8(""), 0, &mech, &data, &dlen), -1);
 }
 
+static void test_data_row(void **state)
+{
+	const uint8_t *v[2];
+	int32_t l[2];
+	int n = -1;
+
+	/* ("bob", NULL) */
+	assert_int_equal(pf_parse_data_row(U8("\0\x02\0\0\0\x03" "bob\xff\xff\xff\xff"), 13, v, l, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(l[0], 3);
+	assert_memory_equal(v[0], "bob", 3);
+	assert_null(v[1]);
+	assert_int_equal(l[1], -1);
+	/* more columns than asked for: counted and checked, not stored */
+	assert_int_equal(pf_parse_data_row(U8("\0\x03\0\0\0\0\0\0\0\x01x\0\0\0\x01y"), 16, v, l, 1, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(l[0], 0);
+	/* no columns */
+	assert_int_equal(pf_parse_data_row(U8("\0\0"), 2, v, l, 2, &n), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(pf_parse_data_row(U8("\0"), 1, v, l, 2, &n), -1);
+	/* a length past the body, also in a column that is not stored */
+	assert_int_equal(pf_parse_data_row(U8("\0\x01\0\0\0\x04" "bob"), 9, v, l, 2, &n), -1);
+	assert_int_equal(pf_parse_data_row(U8("\0\x02\0\0\0\x01x\0\0\0\x09x"), 12, v, l, 1, &n), -1);
+	/* fewer columns than announced, bytes after the last one, a length below -1 */
+	assert_int_equal(pf_parse_data_row(U8("\0\x02\0\0\0\x01x"), 7, v, l, 2, &n), -1);
+	assert_int_equal(pf_parse_data_row(U8("\0\x01\0\0\0\x01xy"), 8, v, l, 2, &n), -1);
+	assert_int_equal(pf_parse_data_row(U8("\0\x01\xff\xff\xff\xfe"), 6, v, l, 2, &n), -1);
+}
+
 static void test_cstring(void **state)
 {
 	struct pf_buf b;
@@ -571,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_build_auth),
 		cmocka_unit_test(test_build_backend_misc),
 		cmocka_unit_test(test_build_frontend),
+		cmocka_unit_test(test_build_extended),
 		cmocka_unit_test(test_build_appends),
 		cmocka_unit_test(test_startup_valid),
 		cmocka_unit_test(test_startup_malformed),
@@ -580,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_error_fields),
 		cmocka_unit_test(test_backend_key_rfq),
 		cmocka_unit_test(test_sasl_initial),
+		cmocka_unit_test(test_data_row),
 		cmocka_unit_test(test_cstring),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
