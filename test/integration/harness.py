@@ -184,6 +184,11 @@ def child_pid(ppid, timeout=10):
             return None
         if kids:
             return int(kids[0])
+        try:  # runuser already exited (its child failed at once): a zombie has no children
+            if Path(f"/proc/{ppid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+        except (FileNotFoundError, IndexError):
+            return None
         time.sleep(0.01)
     return None
 

@@ -299,3 +299,23 @@ def test_client_tls13_ciphers(pg, pgfjord, certs):
         c.execute("select 1")
         tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
         assert tls.startswith("TLSv1.3/TLS_CHACHA20_POLY1305_SHA256"), tls
+
+
+@pytest.mark.pgfjord_only("the ECDH group in the tls column is read from OpenSSL 3's negotiated group")
+def test_client_tls_ecdhcurve(pg, pgfjord, certs):
+    p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls_ecdhcurve": "prime256v1",
+                                                    "client_tls_dheparams": "none"})
+    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
+        c.execute("select 1")
+        tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
+        assert tls.endswith("/ECDH=prime256v1"), tls
+
+
+def test_bad_tls_key_values_stop_the_start(pg, pgfjord, certs):
+    for bad in ({"client_tls_protocols": "tlsv9"}, {"client_tls_ciphers": "NO-SUCH-CIPHER"},
+                {"client_tls_dheparams": "huge"}):
+        p = tls_pooler(pg, pgfjord, certs, "require", bad, start=False)
+        p.expected_exit = True
+        with pytest.raises(RuntimeError):
+            p.start(timeout=5)
+        assert "TLS setup failed" in p.log() + p.stderr(), bad
