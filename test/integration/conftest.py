@@ -27,6 +27,16 @@ import harness
 DEFAULT_TIMEOUT = 120
 
 
+@pytest.fixture(scope="session")
+def certs():
+    """A CA with server and client certificates for the TLS tests (tls_certs.Certs),
+    made once per run and removed at its end."""
+    from tls_certs import Certs
+    made = Certs()
+    yield made
+    made.cleanup()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "pgfjord_only(reason): behaviour PgBouncer 1.18 lacks; "
                             "skipped in reference mode")

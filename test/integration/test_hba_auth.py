@@ -13,14 +13,8 @@ import harness as h
 from harness import (MD5_PASS, MD5_USER, PLAIN_PASS, PLAIN_USER, SCRAM_PASS, SCRAM_USER,
                      SPACE_USER, TRUST_USER)
 from admin_helpers import edit_config
-from tls_certs import Certs
 
 ME = pwd.getpwuid(os.geteuid()).pw_name  # the OS user the tests connect as
-
-
-@pytest.fixture(scope="module")
-def certs():
-    return Certs()
 
 
 HBA = f"""# every line type and method

@@ -13,14 +13,8 @@ import pytest
 import harness as h
 from harness import TRUST_USER
 from admin_helpers import console, edit_config, show, wait_for
-from tls_certs import Certs
 
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
-
-
-@pytest.fixture(scope="module")
-def certs():
-    return Certs()
 
 
 def tls_pooler(pg, pgfjord, certs, mode="require", settings=None, cert="server", **kw):

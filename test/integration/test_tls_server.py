@@ -9,12 +9,6 @@ import pytest
 import harness as h
 from harness import SCRAM_PASS, SCRAM_USER, TRUST_USER
 from admin_helpers import console, show
-from tls_certs import Certs
-
-
-@pytest.fixture(scope="module")
-def certs():
-    return Certs()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 a CA, a server certificate for localhost / 127.0.0.1 / ::1, client certificates whose
 common names are user names, a second CA nobody trusts, and an expired client certificate."""
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -34,6 +35,9 @@ class Certs:
                 uid, gid = h.service_ids()
                 os.chown(f, uid, gid)
         os.chmod(d, 0o755)
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, name):
         return str(Path(self.dir) / name)
