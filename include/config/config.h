@@ -1,5 +1,5 @@
 /*
- * config.h - the loaded configuration: [pgbouncer] settings, [databases], [users].
+ * config.h - the loaded configuration: [pgbouncer] settings, [databases], [users], [tenants].
  *
  * A pf_conf is built whole by pf_conf_load() and owned by its caller, so that RELOAD
  * can load a new one, compare, and swap (or keep the old one when the file is broken).
@@ -25,6 +25,9 @@ enum pf_auth_type {
 };
 
 enum pf_load_balance { LOAD_BALANCE_DISABLE = 0, LOAD_BALANCE_ROUND_ROBIN };
+
+/* tenant_key: what names a client's tenant (config/tenants.h has the details). */
+enum pf_tenant_key { TENANT_KEY_NONE = 0, TENANT_KEY_APPLICATION_NAME, TENANT_KEY_USER, TENANT_KEY_USER_SUFFIX };
 
 /* The [pgbouncer] section. Every key of COMPAT.md has a field here. */
 struct pf_settings {
@@ -120,6 +123,8 @@ struct pf_settings {
 	int tcp_keepintvl;
 	int tcp_socket_buffer;
 	int tcp_user_timeout;
+	int tenant_key;         /* enum pf_tenant_key */
+	char *tenant_separator; /* for TENANT_KEY_USER_SUFFIX */
 	char *track_extra_parameters;
 	usec_t transaction_timeout;
 	char *unix_socket_dir;
@@ -173,12 +178,41 @@ struct pf_user_conf {
 	usec_t query_wait_timeout;
 };
 
+/*
+ * One [tenants] entry: `NAME = pool_size=N reserve_pool_size=N ...`. NAME is a tenant name
+ * or an fnmatch(3) glob (config/tenants.h says which wins). Every number is -1 when not
+ * given, except weight (default 1). What an unset value falls back to is the wiring's
+ * business; the intended meaning, as doc/config.md gives it:
+ *   pool_size             servers the tenant may hold at once per pool; unset or 0 = no cap
+ *                         of its own (the pool's pool_size still binds)
+ *   reserve_pool_size     more servers once its oldest waiter waited reserve_pool_timeout;
+ *                         unset = 0
+ *   reserve_pool_timeout  unset = the [pgbouncer] reserve_pool_timeout; 0 = no reserve
+ *   weight                share under contention, 1.. (in-use / weight is compared)
+ *   max_client_conn       client connections of the tenant; unset or 0 = no limit of its own
+ *   query_wait_timeout    unset = the pool's query_wait_timeout; 0 = off
+ */
+struct pf_tenant_conf {
+	char *name;
+	bool is_glob; /* name contains '*', '?' or '[' */
+	int pool_size;
+	int reserve_pool_size;
+	usec_t reserve_pool_timeout;
+	int weight;
+	int max_client_conn;
+	usec_t query_wait_timeout;
+	int line; /* where it was defined, for messages */
+	char *file;
+};
+
 struct pf_conf {
 	struct pf_settings set;
 	struct pf_db_conf *dbs;
 	size_t n_dbs;
 	struct pf_user_conf *users;
 	size_t n_users;
+	struct pf_tenant_conf *tenants; /* in file order (a repeated name keeps its first place) */
+	size_t n_tenants;
 };
 
 /*

@@ -1,6 +1,6 @@
 /*
- * connstr.h - the libpq-like "key=value key2='quoted value'" strings of [databases] and
- * [users] entries.
+ * connstr.h - the libpq-like "key=value key2='quoted value'" strings of [databases],
+ * [users] and [tenants] entries.
  *
  * Syntax: pairs separated by white space; spaces around '=' are allowed. A value is
  * either a run of non-space characters taken literally, or single-quoted; inside quotes
@@ -30,5 +30,13 @@ void pf_db_conf_free(struct pf_db_conf *db);
 /* Same for a [users] entry `name = settings`. */
 int pf_user_conf_parse(struct pf_user_conf *user, const char *name, const char *settings, char *err, size_t errlen);
 void pf_user_conf_free(struct pf_user_conf *user);
+
+/*
+ * Same for a [tenants] entry `name = settings`: unset numbers -1, weight 1, is_glob set
+ * from the name; file/line are left for the caller.
+ */
+int pf_tenant_conf_parse(struct pf_tenant_conf *tenant, const char *name, const char *settings, char *err,
+			 size_t errlen);
+void pf_tenant_conf_free(struct pf_tenant_conf *tenant);
 
 #endif

@@ -39,7 +39,7 @@ struct pf_option {
 	const char *def;       /* default as text, as COMPAT.md gives it; NULL = unset */
 	size_t offset;         /* into struct pf_settings */
 	unsigned flags;
-	long long min, max;    /* OPT_T_INT range */
+	long long min, max;    /* OPT_T_INT range; OPT_T_STRING: min = shortest length (0 or 1) */
 	const struct pf_opt_choice *choices; /* OPT_T_ENUM: names; OPT_T_STRING: allowed values or NULL */
 	const char *alias_of;  /* OPT_ALIAS only */
 };

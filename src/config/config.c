@@ -1,6 +1,6 @@
 /*
  * config.c - load pgbouncer.ini into a struct pf_conf: [pgbouncer] settings through the
- * option table, [databases] and [users] through the connect-string parser.
+ * option table, [databases], [users] and [tenants] through the connect-string parser.
  */
 #include "config/config.h"
 
@@ -15,12 +15,12 @@
 #include "util/buf.h"
 #include "util/log.h"
 
-enum section_kind { SEC_PGBOUNCER, SEC_DATABASES, SEC_USERS, SEC_IGNORED };
+enum section_kind { SEC_PGBOUNCER, SEC_DATABASES, SEC_USERS, SEC_TENANTS, SEC_IGNORED };
 
 /* State of one pf_conf_load() call. */
 struct load_ctx {
 	struct pf_conf *conf;
-	size_t dbs_cap, users_cap;
+	size_t dbs_cap, users_cap, tenants_cap;
 	enum section_kind section;
 	/* Each warning is logged once per load: remember what was said. */
 	char **warned;
@@ -57,11 +57,22 @@ static void start_section(struct load_ctx *ctx, const char *file, int line, cons
 		ctx->section = SEC_USERS;
 		return;
 	}
+	if (strcmp(name, "tenants") == 0) {
+		/*
+		 * Loaded and checked (a bad entry fails the load) so that configs can be written
+		 * and tested now, but nothing uses it until the tenant scheduler is wired into
+		 * the pools: say so, like a key that is not acted on yet.
+		 */
+		ctx->section = SEC_TENANTS;
+		if (first_warning(ctx, "[tenants]"))
+			log_warning("%s:%d: section [tenants] is not supported yet, ignored", file, line);
+		return;
+	}
 	ctx->section = SEC_IGNORED;
 	snprintf(tag, sizeof(tag), "[%s]", name);
 	if (!first_warning(ctx, tag))
 		return;
-	if (strcmp(name, "peers") == 0 || strcmp(name, "tenants") == 0)
+	if (strcmp(name, "peers") == 0)
 		log_warning("%s:%d: section [%s] is not supported yet, ignored", file, line, name);
 	else
 		log_warning("%s:%d: unknown section [%s], ignored", file, line, name);
@@ -142,6 +153,33 @@ static int add_user(struct load_ctx *ctx, const char *name, const char *settings
 	return 0;
 }
 
+static int add_tenant(struct load_ctx *ctx, const char *file, int line, const char *name, const char *settings,
+		      char *err, size_t errlen)
+{
+	struct pf_conf *conf = ctx->conf;
+	struct pf_tenant_conf tenant;
+
+	if (pf_tenant_conf_parse(&tenant, name, settings, err, errlen) < 0)
+		return -1;
+	tenant.file = pf_xstrdup(file);
+	tenant.line = line;
+
+	/* A repeated name: the later entry wins but keeps the first one's place among the globs. */
+	for (size_t i = 0; i < conf->n_tenants; i++) {
+		if (strcmp(conf->tenants[i].name, name) == 0) {
+			pf_tenant_conf_free(&conf->tenants[i]);
+			conf->tenants[i] = tenant;
+			return 0;
+		}
+	}
+	if (conf->n_tenants == ctx->tenants_cap) {
+		ctx->tenants_cap = ctx->tenants_cap ? ctx->tenants_cap * 2 : 16;
+		conf->tenants = pf_xrealloc(conf->tenants, ctx->tenants_cap * sizeof(*conf->tenants));
+	}
+	conf->tenants[conf->n_tenants++] = tenant;
+	return 0;
+}
+
 /* pf_ini_handler: one section start (key == NULL) or one key = value line. */
 static int on_entry(void *arg, const char *file, int line, const char *section, const char *key,
 		    const char *value, char *err, size_t errlen)
@@ -159,6 +197,8 @@ static int on_entry(void *arg, const char *file, int line, const char *section, 
 		return add_db(ctx, file, line, key, value, err, errlen);
 	case SEC_USERS:
 		return add_user(ctx, key, value, err, errlen);
+	case SEC_TENANTS:
+		return add_tenant(ctx, file, line, key, value, err, errlen);
 	case SEC_IGNORED:
 		break;
 	}
@@ -201,6 +241,9 @@ void pf_conf_free(struct pf_conf *conf)
 	for (size_t i = 0; i < conf->n_users; i++)
 		pf_user_conf_free(&conf->users[i]);
 	free(conf->users);
+	for (size_t i = 0; i < conf->n_tenants; i++)
+		pf_tenant_conf_free(&conf->tenants[i]);
+	free(conf->tenants);
 	free(conf);
 }
 

@@ -1,4 +1,4 @@
-/* connstr.c - parse [databases] connect strings and [users] settings. */
+/* connstr.c - parse [databases] connect strings and [users] and [tenants] settings. */
 #include "config/connstr.h"
 
 #include <ctype.h>
@@ -101,9 +101,9 @@ int pf_connstr_foreach(const char *connstr, pf_connstr_cb cb, void *arg, char *e
 	return rc;
 }
 
-/* ---- typed fields shared by [databases] and [users] ---- */
+/* ---- typed fields shared by [databases], [users] and [tenants] ---- */
 
-enum field_kind { F_STR, F_COUNT, F_PORT, F_TIME, F_POOL_MODE, F_LOAD_BALANCE };
+enum field_kind { F_STR, F_COUNT, F_WEIGHT, F_PORT, F_TIME, F_POOL_MODE, F_LOAD_BALANCE };
 
 struct field {
 	const char *key;
@@ -154,11 +154,22 @@ static const struct field user_fields[] = {
 	{ NULL, F_STR, 0 },
 };
 
+#define TENANT(key, kind, member) { key, kind, offsetof(struct pf_tenant_conf, member) }
+static const struct field tenant_fields[] = {
+	TENANT("pool_size", F_COUNT, pool_size),
+	TENANT("reserve_pool_size", F_COUNT, reserve_pool_size),
+	TENANT("reserve_pool_timeout", F_TIME, reserve_pool_timeout),
+	TENANT("weight", F_WEIGHT, weight),
+	TENANT("max_client_conn", F_COUNT, max_client_conn),
+	TENANT("query_wait_timeout", F_TIME, query_wait_timeout),
+	{ NULL, F_STR, 0 },
+};
+
 /* What the callback of pf_connstr_foreach needs to fill one struct. */
 struct fill_ctx {
 	const struct field *fields;
 	void *obj;
-	const char *what; /* "database" or "user", for messages */
+	const char *what; /* "database", "user" or "tenant", for messages */
 };
 
 static int parse_pool_mode(const char *value, int *out)
@@ -207,6 +218,11 @@ static int fill_field(void *arg, const char *key, const char *value, char *err, 
 	case F_COUNT:
 		if (pf_parse_int(value, 0, INT_MAX, member) < 0)
 			expected = "a whole number >= 0";
+		break;
+	case F_WEIGHT:
+		/* 0 would give the tenant nothing; the scheduler multiplies weights in 64 bits. */
+		if (pf_parse_int(value, 1, INT_MAX, member) < 0)
+			expected = "a whole number >= 1";
 		break;
 	case F_PORT:
 		if (pf_parse_int(value, 1, 65535, member) < 0)
@@ -297,4 +313,32 @@ void pf_user_conf_free(struct pf_user_conf *user)
 {
 	free(user->name);
 	user->name = NULL;
+}
+
+/* ---- [tenants] ---- */
+
+int pf_tenant_conf_parse(struct pf_tenant_conf *tenant, const char *name, const char *settings, char *err,
+			 size_t errlen)
+{
+	struct fill_ctx ctx = { tenant_fields, tenant, "tenant" };
+
+	memset(tenant, 0, sizeof(*tenant));
+	tenant->name = pf_xstrdup(name);
+	tenant->is_glob = strpbrk(name, "*?[") != NULL;
+	tenant->pool_size = tenant->reserve_pool_size = tenant->max_client_conn = -1;
+	tenant->reserve_pool_timeout = tenant->query_wait_timeout = -1;
+	tenant->weight = 1;
+
+	if (pf_connstr_foreach(settings, fill_field, &ctx, err, errlen) < 0) {
+		pf_tenant_conf_free(tenant);
+		return -1;
+	}
+	return 0;
+}
+
+void pf_tenant_conf_free(struct pf_tenant_conf *tenant)
+{
+	free(tenant->name);
+	free(tenant->file);
+	tenant->name = tenant->file = NULL;
 }

@@ -63,6 +63,14 @@ static const struct pf_opt_choice auth_types[] = {
 	{ NULL, 0 },
 };
 
+static const struct pf_opt_choice tenant_keys[] = {
+	{ "none", TENANT_KEY_NONE },
+	{ "application_name", TENANT_KEY_APPLICATION_NAME },
+	{ "user", TENANT_KEY_USER },
+	{ "user_suffix", TENANT_KEY_USER_SUFFIX },
+	{ NULL, 0 },
+};
+
 /* Allowed values of the string-typed sslmode keys (value unused). */
 static const struct pf_opt_choice ssl_modes[] = {
 	{ "disable", 0 }, { "allow", 0 }, { "prefer", 0 },
@@ -89,6 +97,7 @@ static const struct pf_opt_choice ssl_modes[] = {
 #define BOOL(n, def, fl) { #n, OPT_T_BOOL, def, OFF(n), fl, 0, 1, NULL, NULL }
 #define TIME(n, def, fl) { #n, OPT_T_TIME, def, OFF(n), fl, 0, 0, NULL, NULL }
 #define STR(n, def, fl) { #n, OPT_T_STRING, def, OFF(n), fl, 0, 0, NULL, NULL }
+#define STR_NONEMPTY(n, def, fl) { #n, OPT_T_STRING, def, OFF(n), fl, 1, 0, NULL, NULL }
 #define STR_OF(n, def, fl, ch) { #n, OPT_T_STRING, def, OFF(n), fl, 0, 0, ch, NULL }
 #define ENUM(n, def, fl, ch) { #n, OPT_T_ENUM, def, OFF(n), fl, 0, 0, ch, NULL }
 #define MODE(n, def, fl) { #n, OPT_T_MODE, def, OFF(n), fl, 0, 07777, NULL, NULL }
@@ -189,6 +198,8 @@ static struct pf_option options[] = {
 	COUNT(tcp_keepintvl, "0", R),
 	COUNT(tcp_socket_buffer, "0", R),
 	COUNT(tcp_user_timeout, "0", R), /* milliseconds */
+	ENUM(tenant_key, "none", R, tenant_keys),
+	STR_NONEMPTY(tenant_separator, ".", R), /* "" would split nothing */
 	STR(track_extra_parameters, "IntervalStyle", NR),
 	TIME(transaction_timeout, "0", R),
 	STR(unix_socket_dir, "/tmp", NR),
@@ -367,6 +378,10 @@ static void describe_expected(const struct pf_option *opt, char *out, size_t out
 		return;
 	case OPT_T_ENUM:
 	case OPT_T_STRING:
+		if (!opt->choices) {
+			snprintf(out, outlen, "a non-empty string");
+			return;
+		}
 		pf_buf_init(&b);
 		pf_buf_printf(&b, "one of");
 		for (const struct pf_opt_choice *c = opt->choices; c && c->name; c++)
@@ -401,6 +416,8 @@ static int store_value(struct pf_settings *s, const struct pf_option *opt, const
 		*(int *)field = c->value;
 		return 0;
 	case OPT_T_STRING:
+		if (opt->min > 0 && (!value || strlen(value) < (size_t)opt->min))
+			return -1;
 		if (opt->choices) {
 			c = find_choice(opt->choices, value);
 			if (!c)
