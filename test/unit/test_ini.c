@@ -715,8 +715,17 @@ static void test_sample_config(void **state)
 	for (size_t i = 0; i < n; i++) {
 		char needle[128];
 		snprintf(needle, sizeof(needle), "\n;%s =", t[i].name);
-		if (!strstr(text, needle))
+		const char *at = strstr(text, needle);
+		if (!at)
 			fail_msg("sample config lacks \";%s =\"", t[i].name);
+		/* The comment line above says "[not acted on yet]" exactly for keys not acted on. */
+		const char *line = at;
+		while (line > text && line[-1] != '\n')
+			line--;
+		bool marked = memmem(line, (size_t)(at - line), "[not acted on yet]", 18) != NULL;
+		if (marked != !(t[i].flags & OPT_ACTED))
+			fail_msg("sample config: %s is %s but its comment %s \"[not acted on yet]\"", t[i].name,
+				 (t[i].flags & OPT_ACTED) ? "acted on" : "not acted on", marked ? "says" : "lacks");
 	}
 	free(text);
 }
