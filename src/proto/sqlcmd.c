@@ -119,18 +119,22 @@ static bool is_keyword(const struct token *t, const char *kw)
 	return true;
 }
 
-/* Semicolons, blanks and comments up to the end: nothing else may follow the command. */
-static bool at_end(struct lexer *lx)
+/* Blanks, comments and semicolons (empty statements). false on an unterminated comment. */
+static bool skip_empty(struct lexer *lx)
 {
 	for (;;) {
 		if (!skip_blank(lx))
 			return false;
-		if (lx->p >= lx->end)
+		if (lx->p >= lx->end || *lx->p != ';')
 			return true;
-		if (*lx->p != ';')
-			return false;
 		lx->p++;
 	}
+}
+
+/* Nothing but empty statements may follow the command. */
+static bool at_end(struct lexer *lx)
+{
+	return skip_empty(lx) && lx->p >= lx->end;
 }
 
 /* The name as PostgreSQL's scanner makes it: quotes undone or ASCII folded, then cut. */
@@ -164,16 +168,8 @@ enum pf_sqlcmd pf_sqlcmd_parse(const char *sql, size_t len, char name[PF_SQLCMD_
 	struct token t;
 	enum pf_sqlcmd cmd;
 
-	/* Empty statements before the command are allowed: ";;DEALLOCATE x" is one command. */
-	for (;;) {
-		if (!skip_blank(&lx))
-			return PF_SQLCMD_OTHER;
-		if (lx.p < lx.end && *lx.p == ';')
-			lx.p++;
-		else
-			break;
-	}
-	if (next_token(&lx, &t) != 1)
+	/* Empty statements before the command are allowed too: ";;DEALLOCATE x" is one command. */
+	if (!skip_empty(&lx) || next_token(&lx, &t) != 1)
 		return PF_SQLCMD_OTHER;
 	if (is_keyword(&t, "DISCARD")) {
 		if (next_token(&lx, &t) != 1 || !is_keyword(&t, "ALL"))
