@@ -33,6 +33,10 @@ void pf_build_param_status(struct pf_buf *b, const char *name, const char *value
 void pf_build_backend_key(struct pf_buf *b, uint32_t pid, uint32_t key);
 /* ReadyForQuery with status PF_TXN_IDLE, PF_TXN_IN_BLOCK or PF_TXN_FAILED. */
 void pf_build_rfq(struct pf_buf *b, char status);
+/* ParseComplete '1', CloseComplete '3' and CommandComplete 'C' with its tag (e.g. "DEALLOCATE"). */
+void pf_build_parse_complete(struct pf_buf *b);
+void pf_build_close_complete(struct pf_buf *b);
+void pf_build_command_complete(struct pf_buf *b, const char *tag);
 /* NegotiateProtocolVersion 'v': newest minor version supported + unrecognized options. */
 void pf_build_negotiate_protocol(struct pf_buf *b, int newest_minor,
 				 const char *const *unrecognized, int n);
@@ -57,6 +61,24 @@ void pf_build_parse(struct pf_buf *b, const char *stmt, const char *sql);
 void pf_build_bind_text(struct pf_buf *b, const char *portal, const char *stmt, const char *const *params, int n);
 void pf_build_execute(struct pf_buf *b, const char *portal, uint32_t max_rows);
 void pf_build_sync(struct pf_buf *b);
+/* Parse with the key of pf_parse_parse() (query text, NUL, parameter types) under name stmt. */
+void pf_build_parse_key(struct pf_buf *b, const char *stmt, const uint8_t *key, size_t key_len);
+/* Describe and Close of a statement (kind 'S') or a portal ('P'). */
+void pf_build_describe(struct pf_buf *b, char kind, const char *name);
+void pf_build_close(struct pf_buf *b, char kind, const char *name);
+/*
+ * Message `type` with the C string at body + name_off (as found by pf_parse_stmt_ref or
+ * pf_parse_parse) replaced by new_name, everything else unchanged and the length adjusted.
+ * _head appends only the start: type, length, body[0, name_off), new_name and its NUL; the
+ * caller then sends the original body from name_off + old_len + 1 to body_len as it is
+ * (streamed if need be), so only the first name_off bytes must be in memory. The whole
+ * version needs the whole body. Both return -1, appending nothing, when the name does not
+ * fit the body or the new length would exceed the protocol's int32.
+ */
+int pf_build_renamed_head(struct pf_buf *b, uint8_t type, const uint8_t *body, size_t body_len, size_t name_off,
+			  size_t old_len, const char *new_name);
+int pf_build_renamed(struct pf_buf *b, uint8_t type, const uint8_t *body, size_t body_len, size_t name_off,
+		     const char *new_name);
 /* CancelRequest: 16 bytes, no type byte. */
 void pf_build_cancel(struct pf_buf *b, uint32_t pid, uint32_t key);
 void pf_build_terminate(struct pf_buf *b);

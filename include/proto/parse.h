@@ -79,6 +79,28 @@ int pf_parse_sasl_initial(const uint8_t *body, size_t len, const char **mech,
  */
 int pf_parse_data_row(const uint8_t *body, size_t len, const uint8_t **values, int32_t *lens, int max, int *ncols);
 
+/*
+ * Parse 'P': the statement name, and the key: every byte after the name's NUL (query text,
+ * its NUL, int16 number of parameter types, the int32 type OIDs). The key is what makes two
+ * Parses define the same statement: equal keys, equal query text and parameter types.
+ * The number of types is unsigned (as PostgreSQL reads it) and must match the body exactly.
+ */
+int pf_parse_parse(const uint8_t *body, size_t len, const char **name, const uint8_t **key, size_t *key_len);
+
+/* pf_parse_stmt_ref() results besides 0 and -1. */
+#define PF_STMT_REF_PORTAL 1     /* a Describe or Close of a portal: no statement named */
+#define PF_STMT_REF_INCOMPLETE 2 /* the name does not end within the bytes available */
+/*
+ * The statement name in a Bind 'B' (after the portal name), Describe 'D' or Close 'C' (after
+ * the 'S' byte): *name points to it in the body and *name_off is its offset. Works on the
+ * first `avail` bytes of a body of body_len bytes, so that a large Bind need not be held in
+ * memory to find it (the name is usually within the first bytes); PF_STMT_REF_INCOMPLETE when
+ * they do not hold the whole name. The rest of a Bind is not checked (the server does that);
+ * a Describe or Close must end with the name's NUL.
+ */
+int pf_parse_stmt_ref(uint8_t type, const uint8_t *body, size_t avail, size_t body_len, size_t *name_off,
+		      const char **name);
+
 /* A body that is exactly one C string, its NUL as the last byte (PasswordMessage). */
 int pf_parse_cstring(const uint8_t *body, size_t len, const char **s);
 

@@ -25,6 +25,13 @@ static void msg_end(struct pf_buf *b, size_t off)
 	pf_buf_set_u32(b, off, (uint32_t)(b->len - off));
 }
 
+static void cstring_msg(struct pf_buf *b, char type, const char *s)
+{
+	size_t off = msg_begin(b, type, strlen(s) + 1);
+	pf_buf_put_str(b, s);
+	msg_end(b, off);
+}
+
 static void put_field(struct pf_buf *b, char code, const char *value)
 {
 	pf_buf_put_u8(b, (uint8_t)code);
@@ -138,6 +145,28 @@ void pf_build_rfq(struct pf_buf *b, char status)
 	pf_buf_put_u8(b, (uint8_t)status);
 }
 
+/* The backend's bodiless acknowledgements. */
+static void empty_msg(struct pf_buf *b, char type)
+{
+	pf_buf_put_u8(b, (uint8_t)type);
+	pf_buf_put_u32(b, 4);
+}
+
+void pf_build_parse_complete(struct pf_buf *b)
+{
+	empty_msg(b, PF_BE_PARSE_COMPLETE);
+}
+
+void pf_build_close_complete(struct pf_buf *b)
+{
+	empty_msg(b, PF_BE_CLOSE_COMPLETE);
+}
+
+void pf_build_command_complete(struct pf_buf *b, const char *tag)
+{
+	cstring_msg(b, PF_BE_COMMAND_COMPLETE, tag);
+}
+
 void pf_build_negotiate_protocol(struct pf_buf *b, int newest_minor,
 				 const char *const *unrecognized, int n)
 {
@@ -158,13 +187,6 @@ void pf_build_startup(struct pf_buf *b, const char *const *names, const char *co
 		pf_buf_put_str(b, values[i]);
 	}
 	pf_buf_put_u8(b, 0);
-	msg_end(b, off);
-}
-
-static void cstring_msg(struct pf_buf *b, char type, const char *s)
-{
-	size_t off = msg_begin(b, type, strlen(s) + 1);
-	pf_buf_put_str(b, s);
 	msg_end(b, off);
 }
 
@@ -205,6 +227,65 @@ void pf_build_parse(struct pf_buf *b, const char *stmt, const char *sql)
 	pf_buf_put_str(b, sql);
 	pf_buf_put_u16(b, 0); /* no parameter types given */
 	msg_end(b, off);
+}
+
+void pf_build_parse_key(struct pf_buf *b, const char *stmt, const uint8_t *key, size_t key_len)
+{
+	size_t off = msg_begin(b, PF_FE_PARSE, strlen(stmt) + 1 + key_len);
+	pf_buf_put_str(b, stmt);
+	pf_buf_put(b, key, key_len);
+	msg_end(b, off);
+}
+
+static void kind_name_msg(struct pf_buf *b, char type, char kind, const char *name)
+{
+	size_t off = msg_begin(b, type, strlen(name) + 2);
+	pf_buf_put_u8(b, (uint8_t)kind);
+	pf_buf_put_str(b, name);
+	msg_end(b, off);
+}
+
+void pf_build_describe(struct pf_buf *b, char kind, const char *name)
+{
+	kind_name_msg(b, PF_FE_DESCRIBE, kind, name);
+}
+
+void pf_build_close(struct pf_buf *b, char kind, const char *name)
+{
+	kind_name_msg(b, PF_FE_CLOSE, kind, name);
+}
+
+int pf_build_renamed_head(struct pf_buf *b, uint8_t type, const uint8_t *body, size_t body_len, size_t name_off,
+			  size_t old_len, const char *new_name)
+{
+	size_t new_len = strlen(new_name);
+
+	if (name_off > body_len || old_len >= body_len - name_off)
+		return -1; /* the old name and its NUL must lie inside the body */
+	if (new_len > 0x7fffffffU - 4 || body_len - old_len > 0x7fffffffU - 4 - new_len)
+		return -1;
+	pf_buf_reserve(b, PF_MSG_HEADER_LEN + name_off + new_len + 1);
+	pf_buf_put_u8(b, type);
+	pf_buf_put_u32(b, (uint32_t)(4 + body_len - old_len + new_len));
+	pf_buf_put(b, body, name_off);
+	pf_buf_put_str(b, new_name);
+	return 0;
+}
+
+int pf_build_renamed(struct pf_buf *b, uint8_t type, const uint8_t *body, size_t body_len, size_t name_off,
+		     const char *new_name)
+{
+	if (name_off >= body_len)
+		return -1;
+	const uint8_t *nul = memchr(body + name_off, 0, body_len - name_off);
+	if (!nul)
+		return -1;
+	size_t old_len = (size_t)(nul - body) - name_off;
+	size_t rest = name_off + old_len + 1;
+	if (pf_build_renamed_head(b, type, body, body_len, name_off, old_len, new_name) < 0)
+		return -1;
+	pf_buf_put(b, body + rest, body_len - rest);
+	return 0;
 }
 
 void pf_build_bind_text(struct pf_buf *b, const char *portal, const char *stmt, const char *const *params, int n)

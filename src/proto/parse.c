@@ -207,3 +207,70 @@ int pf_parse_cstring(const uint8_t *body, size_t len, const char **s)
 		return -1;
 	return pos == len ? 0 : -1;
 }
+
+int pf_parse_parse(const uint8_t *body, size_t len, const char **name, const uint8_t **key, size_t *key_len)
+{
+	size_t pos = 0;
+	const char *query;
+
+	if (get_cstr(body, len, &pos, name) < 0)
+		return -1;
+	size_t key_start = pos;
+	if (get_cstr(body, len, &pos, &query) < 0 || len - pos < 2)
+		return -1;
+	size_t ntypes = pf_get_u16(body + pos);
+	if (len - pos - 2 != 4 * ntypes)
+		return -1;
+	*key = body + key_start;
+	*key_len = len - key_start;
+	return 0;
+}
+
+/* The end of the C string starting at pos, looking at avail bytes of a body of len bytes. */
+static int find_nul(const uint8_t *body, size_t avail, size_t len, size_t pos, size_t *nul)
+{
+	const uint8_t *p = pos < avail ? memchr(body + pos, 0, avail - pos) : NULL;
+
+	if (!p)
+		return avail < len ? PF_STMT_REF_INCOMPLETE : -1;
+	*nul = (size_t)(p - body);
+	return 0;
+}
+
+int pf_parse_stmt_ref(uint8_t type, const uint8_t *body, size_t avail, size_t body_len, size_t *name_off,
+		      const char **name)
+{
+	size_t off, nul;
+	int r;
+
+	if (avail > body_len)
+		return -1;
+	switch (type) {
+	case PF_FE_BIND:
+		if ((r = find_nul(body, avail, body_len, 0, &nul)) != 0)
+			return r;
+		off = nul + 1;
+		if ((r = find_nul(body, avail, body_len, off, &nul)) != 0)
+			return r;
+		break;
+	case PF_FE_DESCRIBE:
+	case PF_FE_CLOSE:
+		if (!avail)
+			return body_len ? PF_STMT_REF_INCOMPLETE : -1;
+		if (body[0] != 'S' && body[0] != 'P')
+			return -1;
+		off = 1;
+		if ((r = find_nul(body, avail, body_len, off, &nul)) != 0)
+			return r;
+		if (nul + 1 != body_len)
+			return -1;
+		if (body[0] == 'P')
+			return PF_STMT_REF_PORTAL;
+		break;
+	default:
+		return -1;
+	}
+	*name_off = off;
+	*name = (const char *)body + off;
+	return 0;
+}

@@ -178,6 +178,22 @@ static void test_build_extended(void **state)
 	pf_buf_free(&b);
 }
 
+static void test_build_acks(void **state)
+{
+	struct pf_buf b;
+
+	pf_buf_init(&b);
+	pf_build_parse_complete(&b);
+	assert_bytes(&b, "1\0\0\0\x04");
+	pf_buf_reset(&b);
+	pf_build_close_complete(&b);
+	assert_bytes(&b, "3\0\0\0\x04");
+	pf_buf_reset(&b);
+	pf_build_command_complete(&b, "DEALLOCATE");
+	assert_bytes(&b, "C\0\0\0\x0f" "DEALLOCATE\0");
+	pf_buf_free(&b);
+}
+
 static void test_build_appends(void **state)
 {
 	struct pf_buf b;
@@ -626,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_build_backend_misc),
 		cmocka_unit_test(test_build_frontend),
 		cmocka_unit_test(test_build_extended),
+		cmocka_unit_test(test_build_acks),
 		cmocka_unit_test(test_build_appends),
 		cmocka_unit_test(test_startup_valid),
 		cmocka_unit_test(test_startup_malformed),
