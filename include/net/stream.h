@@ -28,6 +28,10 @@ struct pf_pkt {
 	const uint8_t *body;  /* set when the whole message is in the buffer */
 	uint32_t body_len;
 	bool full;
+	/* The start of the body as far as it is buffered (avail bytes, at most body_len), so that
+	 * an owner can look at the first bytes of a message it does not want held whole. */
+	const uint8_t *prefix;
+	uint32_t avail;
 };
 
 enum pf_pkt_action {
@@ -39,12 +43,18 @@ enum pf_pkt_action {
 	PKT_PAUSE,       /* leave the message unprocessed and stop reading until pf_stream_resume() */
 	PKT_CLOSED,      /* the owner closed the stream; touch nothing */
 	PKT_DETACHED,    /* the owner took the buffered bytes (pf_stream_begin_handshake); touch nothing */
+	/* Drop the first drop_head bytes of the message and forward the rest (streamed). The owner
+	 * has queued the new start with pf_stream_inject(), which keeps the order. */
+	PKT_REPLACE_HEAD,
+	PKT_NEED_MORE,    /* call again once more of the message is buffered (prefix too short) */
+	PKT_CONSUMED_STOP,/* like PKT_CONSUMED, then stop processing until pf_stream_resume() */
 };
 
 enum pf_stream_event {
 	STREAM_EOF,      /* peer closed, or a read/write error */
 	STREAM_FLUSHED,  /* everything decided so far was written to the partner */
 	STREAM_BAD_PACKET, /* a length below the header size, or a message asked for in full over max_full */
+	STREAM_MSG_END,  /* the streamed message that notify_msg_end was set during has been forwarded whole */
 };
 
 struct pf_stream_ops {
@@ -64,6 +74,8 @@ struct pf_stream {
 	bool handshaking;    /* a TLS handshake owns the socket: do not read it */
 	bool skip_remain;    /* the rest of the current message is dropped, not forwarded */
 	bool notify_flush;   /* call on_event(STREAM_FLUSHED) when the decided bytes are sent */
+	bool notify_msg_end; /* call on_event(STREAM_MSG_END) when the message being streamed ends */
+	uint32_t drop_head;  /* PKT_REPLACE_HEAD: bytes of the message to drop */
 	uint32_t pkt_remain; /* bytes of the current message not yet received */
 	uint32_t max_full;   /* largest message the owner may ask for in full */
 	struct pf_iobuf *buf;
@@ -91,6 +103,14 @@ void pf_stream_resume_later(struct pf_stream *s);
 /* Queue our own bytes for this socket and try to send them now. false = the socket failed. */
 bool pf_stream_write(struct pf_stream *s, const void *data, size_t len);
 bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b); /* and resets b */
+/*
+ * From inside on_packet: queue our own bytes for the partner, after every byte decided so far
+ * and before the message being looked at (those decided bytes move to the partner's queue,
+ * a copy only when something is injected). Sent with the stream's next batch.
+ */
+void pf_stream_inject(struct pf_stream *s, const void *data, size_t len);
+/* Try to send what is queued on s now (after an inject from outside its partner's callback). */
+void pf_stream_flush(struct pf_stream *s);
 /* True when nothing is queued or buffered on this stream. */
 bool pf_stream_idle(const struct pf_stream *s);
 /* Hand the socket to a TLS handshake: the stream stops reading until pf_stream_set_tls.

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -110,13 +111,48 @@ static bool notify_if_flushed(struct pf_stream *s)
 	return !s->closed;
 }
 
+/* Our own queue went out with forwarded bytes behind it: keep a small buffer, since the
+ * owner rewrites message starts there (a server gets a renamed Bind per transaction), and
+ * free a large one. Elsewhere it is freed, so that idle connections hold none. */
+static void out_sent_with_forwarded(struct pf_stream *s)
+{
+	if (s->out.cap <= 512)
+		s->out.len = 0;
+	else
+		pf_buf_free(&s->out);
+}
+
+/* Our queued bytes, then the decided ones, in one sendmsg(): a renamed message start and the
+ * rest of the message cost one system call, as a plain forward does. */
+static ssize_t send_two(struct pf_stream *dst, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	for (;;) {
+		ssize_t n = sendmsg(dst->fd, &msg, MSG_NOSIGNAL);
+		if (n >= 0 || errno != EINTR)
+			return n;
+	}
+}
+
 /* Write the decided bytes to the partner. false when s got closed. */
 static bool send_decided(struct pf_stream *s)
 {
 	struct pf_iobuf *buf = s->buf;
-	if (!buf || buf->send_pos == buf->pkt_pos)
-		return notify_if_flushed(s); /* a TLS partner may just have drained its queue */
 	struct pf_stream *dst = s->partner;
+	if (!buf || buf->send_pos == buf->pkt_pos) {
+		/* Bytes injected by the owner with nothing decided after them (a message replaced
+		 * by ours): send them now. A TLS partner may also just have drained its queue. */
+		if (dst && !dst->closed && dst->out.len && !dst->write_enabled) {
+			if (!flush_out(dst))
+				return report_eof(dst, s);
+			if (dst->out.len) {
+				s->blocked = true;
+				return true;
+			}
+		}
+		return notify_if_flushed(s);
+	}
 	if (!dst || dst->closed) {
 		/* Nobody to forward to (the partner left): drop the bytes. */
 		buf->send_pos = buf->pkt_pos;
@@ -128,7 +164,25 @@ static bool send_decided(struct pf_stream *s)
 		pf_buf_put(&dst->out, buf->data + buf->send_pos, buf->pkt_pos - buf->send_pos);
 		buf->send_pos = buf->pkt_pos;
 	}
-	if (dst->out.len) {
+	if (dst->out.len && !dst->tls && !dst->write_enabled) {
+		size_t queued = dst->out.len;
+		uint32_t pending = buf->pkt_pos - buf->send_pos;
+		ssize_t n = send_two(dst, dst->out.data, queued, buf->data + buf->send_pos, pending);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return report_eof(dst, s);
+		if (n < 0)
+			n = 0;
+		dst->bytes_sent += (uint64_t)n;
+		if ((size_t)n < queued) {
+			memmove(dst->out.data, dst->out.data + n, queued - (size_t)n);
+			dst->out.len -= (size_t)n;
+			want_write(dst, true);
+			s->blocked = true;
+			return true;
+		}
+		out_sent_with_forwarded(dst);
+		buf->send_pos += (uint32_t)((size_t)n - queued);
+	} else if (dst->out.len) {
 		if (!flush_out(dst))
 			return report_eof(dst, s);
 		if (dst->out.len) {
@@ -196,6 +250,12 @@ static enum process_result process_buffer(struct pf_stream *s)
 			else
 				buf->pkt_pos += take;
 			s->pkt_remain -= take;
+			if (!s->pkt_remain && s->notify_msg_end) {
+				s->notify_msg_end = false;
+				s->ops->on_event(s, STREAM_MSG_END);
+				if (s->closed)
+					return PROC_CLOSED;
+			}
 			continue;
 		}
 		uint32_t hdr = s->startup_mode ? 4 : 5;
@@ -221,6 +281,8 @@ static enum process_result process_buffer(struct pf_stream *s)
 		pkt.full = avail >= pkt.len;
 		pkt.body = pkt.full ? p + hdr : NULL;
 		pkt.body_len = pkt.len - hdr;
+		pkt.prefix = p + hdr;
+		pkt.avail = (pkt.full ? pkt.len : avail) - hdr;
 
 		enum pf_pkt_action act = s->ops->on_packet(s, &pkt);
 		if (s->closed)
@@ -237,10 +299,31 @@ static enum process_result process_buffer(struct pf_stream *s)
 			break;
 		case PKT_SKIP:
 		case PKT_CONSUMED:
+		case PKT_CONSUMED_STOP:
 			drop_bytes(buf, take);
 			s->pkt_remain = pkt.len - take;
 			s->skip_remain = true;
+			if (act == PKT_CONSUMED_STOP)
+				s->paused = true;
 			break;
+		case PKT_REPLACE_HEAD:
+			/* The owner saw at least drop_head bytes (it looked at them), and its inject
+			 * moved every decided byte to the partner's queue, so nothing is in front. */
+			drop_bytes(buf, s->drop_head);
+			take -= s->drop_head;
+			buf->pkt_pos += take;
+			s->pkt_remain = pkt.len - s->drop_head - take;
+			s->skip_remain = false;
+			break;
+		case PKT_NEED_MORE:
+			if (pkt.full)
+				break; /* ask again */
+			if (buf->pkt_pos + avail < buf->size)
+				return PROC_MORE; /* room to read more behind it */
+			/* The buffer ends inside the message: make room for a few more bytes of it. */
+			if (!make_room_for(s, pkt.len < avail + 4096 ? pkt.len : avail + 4096))
+				return PROC_WAIT;
+			return PROC_MORE;
 		case PKT_NEED_FULL:
 			if (pkt.full)
 				break; /* owner changed its mind; ask again */
@@ -505,6 +588,27 @@ bool pf_stream_write_buf(struct pf_stream *s, struct pf_buf *b)
 	bool ok = pf_stream_write(s, b->data, b->len);
 	pf_buf_reset(b);
 	return ok;
+}
+
+void pf_stream_inject(struct pf_stream *s, const void *data, size_t len)
+{
+	struct pf_stream *dst = s->partner;
+	struct pf_iobuf *buf = s->buf;
+	if (!dst || dst->closed)
+		return;
+	if (buf && buf->send_pos < buf->pkt_pos) {
+		pf_buf_put(&dst->out, buf->data + buf->send_pos, buf->pkt_pos - buf->send_pos);
+		buf->send_pos = buf->pkt_pos;
+	}
+	pf_buf_put(&dst->out, data, len);
+}
+
+void pf_stream_flush(struct pf_stream *s)
+{
+	if (s->closed || !s->out.len || s->write_enabled)
+		return;
+	/* A failed socket shows up as an error on its next read. */
+	flush_out(s);
 }
 
 bool pf_stream_idle(const struct pf_stream *s)
