@@ -12,6 +12,7 @@
 #include "net/stream.h"
 #include "pool/params.h"
 #include "pool/pool.h"
+#include "pool/prepared_client.h"
 #include "util/list.h"
 
 enum pf_client_state {
@@ -47,6 +48,10 @@ struct pf_client {
 	struct pf_client *cancel_next;
 	/* transaction tracking while linked */
 	bool ext_in_flight;             /* extended-protocol messages sent since the last Sync */
+	/* max_prepared_statements (transaction/statement mode, decided at login): its statement
+	 * names are the pooler's (session/prepared_path.c); empty, the view holds no memory. */
+	bool ps_on;
+	struct pf_ps_client ps;
 	uint64_t connect_usec;
 	uint64_t wait_start_usec;
 	bool wait_notified;             /* got the query_wait_notify NOTICE for this wait */

@@ -11,6 +11,8 @@
 #include "net/stream.h"
 #include "pool/params.h"
 #include "pool/pool.h"
+#include "pool/prepared_server.h"
+#include "session/prepared_path.h"
 #include "util/list.h"
 
 enum pf_server_state {
@@ -65,6 +67,8 @@ struct pf_server {
 	uint64_t idle_in_tx_since_usec; /* answered everything inside a transaction (idle_transaction_timeout) */
 	uint64_t connect_usec;
 	uint64_t last_used_usec;
+	struct pf_ps_server ps;         /* statements prepared on it, under their PF_ names */
+	struct pf_pp_queue pq;          /* answers owed for the pooler's messages, and counters */
 	struct event timer;             /* connect timeout */
 	bool timer_set;
 };

@@ -41,6 +41,7 @@ static const char *const acted_keys[] = {
 	"max_user_client_connections", "server_check_query", "server_check_delay", "server_fast_close",
 	"pool_idle_timeout", "autodb_idle_timeout", "query_wait_notify", "transaction_timeout",
 	"auth_user", "auth_query", "auth_dbname",
+	"max_prepared_statements",
 };
 
 static const struct pf_opt_choice pool_modes[] = {

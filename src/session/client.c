@@ -16,6 +16,7 @@
 #include "proto/build.h"
 #include "proto/proto.h"
 #include "session/link.h"
+#include "session/prepared_path.h"
 #include "session/server.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -128,6 +129,7 @@ void pf_client_close(struct pf_client *client, const char *reason)
 		return;
 	if (client->link)
 		pf_link_client_gone(client);
+	pf_ps_client_clear(&client->ps);
 	if (reason && (client->state != CL_LOGIN && client->state != CL_CANCEL ? pf_state.set->log_disconnections : 0)) {
 		double age = (double)(pf_usec_now() - client->connect_usec) / 1e6;
 		pf_client_log(client, LOG_LVL_LOG, "closing because: %s (age=%.0fs)", reason, age);
@@ -251,6 +253,13 @@ void pf_client_finish_login(struct pf_client *client)
 	client->idle_since_usec = pf_usec_now();
 	client->stream.startup_mode = false;
 	client->stream.max_full = 64 * 1024;
+	/* Named statements are kept by the pooler in transaction and statement mode, as in
+	 * PgBouncer; a named Parse is read whole (its text identifies the statement), so it may
+	 * be as large as any message. */
+	client->ps_on = pf_state.set->max_prepared_statements > 0 && !pool->db->is_admin &&
+			pf_pool_mode(pool) != POOL_MODE_SESSION;
+	if (client->ps_on && (uint32_t)pf_state.set->max_packet_size > client->stream.max_full)
+		client->stream.max_full = (uint32_t)pf_state.set->max_packet_size;
 	if (!ok) {
 		pf_client_close(client, "client unexpected eof");
 		return;
@@ -278,6 +287,12 @@ static enum pf_pkt_action client_packet(struct pf_client *client, const struct p
 			pf_client_disconnect(client, "08P01", "pooler is shutting down");
 			return PKT_CLOSED;
 		}
+		if (client->ps_on) {
+			/* DEALLOCATE of its own statement needs no server. */
+			enum pf_pkt_action act = pf_pp_client_unlinked(client, pkt);
+			if (act != PKT_FORWARD)
+				return act;
+		}
 		pf_link_request_server(client);
 		if (client->state == CL_DEAD)
 			return PKT_CLOSED;
@@ -287,6 +302,13 @@ static enum pf_pkt_action client_packet(struct pf_client *client, const struct p
 	struct pf_server *server = client->link;
 	if (server->internal_rfq)
 		return PKT_PAUSE; /* parameters are being set for us */
+	enum pf_pkt_action act = PKT_FORWARD;
+	if (client->ps_on && pf_pp_client_wants(&server->pq, pkt)) {
+		/* Named statements: mapped to the server's (session/prepared_path.c). */
+		act = pf_pp_client_packet(client, server, pkt);
+		if (act == PKT_NEED_FULL || act == PKT_NEED_MORE || act == PKT_CLOSED)
+			return act;
+	}
 	struct pf_stats *stats = &client->pool->db->stats;
 	stats->bytes_received += pkt->len;
 	/* SHOW STATS: a query (and a transaction) starts with the first message sent for it. */
@@ -296,33 +318,33 @@ static enum pf_pkt_action client_packet(struct pf_client *client, const struct p
 		if (!server->xact_start_usec)
 			server->xact_start_usec = server->query_start_usec;
 	}
+	if (act != PKT_FORWARD && act != PKT_FORWARD_STOP)
+		return act; /* prepared_path sent what stands for it */
 	switch (pkt->type) {
 	case PF_FE_QUERY:
 	case PF_FE_FUNCTION_CALL:
 	case PF_FE_SYNC:
 		server->expect_rfq++;
+		server->pq.ext_sent = 0;
 		if (pkt->type == PF_FE_SYNC)
 			client->ext_in_flight = false;
 		break;
 	case PF_FE_PARSE:
-		stats->client_parse_count++;
-		stats->server_parse_count++;
-		client->ext_in_flight = true;
-		break;
 	case PF_FE_BIND:
-		stats->bind_count++;
-		client->ext_in_flight = true;
-		break;
 	case PF_FE_DESCRIBE:
 	case PF_FE_EXECUTE:
 	case PF_FE_CLOSE:
+		/* Counted so that prepared_path can start tracking answers mid-batch. */
+		server->pq.ext_sent++;
+		client->ext_in_flight = true;
+		break;
 	case PF_FE_FLUSH:
 		client->ext_in_flight = true;
 		break;
 	default:
 		break;
 	}
-	return PKT_FORWARD;
+	return act;
 }
 
 static enum pf_pkt_action client_on_packet(struct pf_stream *s, const struct pf_pkt *pkt)
@@ -347,6 +369,7 @@ static bool client_on_event(struct pf_stream *s, enum pf_stream_event ev)
 		pf_client_disconnect(client, "08P01", client->state == CL_LOGIN ? "invalid startup packet" : "invalid packet length");
 		return false;
 	case STREAM_FLUSHED:
+	case STREAM_MSG_END:
 		return true;
 	}
 	return true;

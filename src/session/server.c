@@ -80,6 +80,7 @@ void pf_server_close(struct pf_server *server, const char *reason)
 	struct pf_pool *pool = server->pool;
 	bool was_login = server->state == SV_LOGIN;
 	pf_link_fail_client(server, "08006", "server conn crashed?");
+	pf_pp_server_closed(server);
 	pf_auth_query_server_gone(server);
 	if (reason && pf_state.set->log_disconnections) {
 		double age = (double)(pf_usec_now() - server->connect_usec) / 1e6;
@@ -162,11 +163,16 @@ static enum pf_pkt_action internal_packet(struct pf_server *server, const struct
 	if (server->after_internal == AFTER_AUTH_QUERY)
 		return pf_auth_query_packet(server, pkt);
 	if (!pkt->full) {
-		if (pkt->type == PF_BE_READY_FOR_QUERY || pkt->type == PF_BE_PARAM_STATUS || pkt->type == PF_BE_ERROR)
+		if (pkt->type == PF_BE_READY_FOR_QUERY || pkt->type == PF_BE_PARAM_STATUS || pkt->type == PF_BE_ERROR ||
+		    pkt->type == PF_BE_COMMAND_COMPLETE)
 			return PKT_NEED_FULL;
 		return PKT_SKIP;
 	}
 	switch (pkt->type) {
+	case PF_BE_COMMAND_COMPLETE:
+		/* server_reset_query DISCARD ALL drops the server's prepared statements. */
+		pf_pp_server_internal_note(server, pkt);
+		return PKT_CONSUMED;
 	case PF_BE_PARAM_STATUS:
 		note_param(server, pkt);
 		return PKT_CONSUMED;
@@ -265,7 +271,44 @@ static bool release_due(struct pf_server *server, char status)
 	int mode = pf_pool_mode(server->pool);
 	if (mode == POOL_MODE_SESSION)
 		return false;
-	return status == 'I' && server->expect_rfq == 0 && !client->ext_in_flight && client->stream.pkt_remain == 0;
+	return status == 'I' && server->expect_rfq == 0 && !client->ext_in_flight && client->stream.pkt_remain == 0 &&
+	       !server->pq.count;
+}
+
+/* ReadyForQuery of a linked server: the end of a query, maybe of the transaction. */
+static enum pf_pkt_action linked_rfq(struct pf_server *server, const struct pf_pkt *pkt, struct pf_stats *stats)
+{
+	if (!pkt->full)
+		return PKT_NEED_FULL;
+	char status = 'I';
+	pf_parse_rfq(pkt->body, pkt->body_len, &status);
+	server->tx_status = status;
+	if (server->expect_rfq > 0)
+		server->expect_rfq--;
+	server->pq.ext_ends = 0;
+	server->pq.ext_failed = false;
+	count_query(server, stats, status);
+	stats->bytes_sent += pkt->len;
+	if (server->expect_rfq == 0 && status != 'I' && pf_pool_mode(server->pool) == POOL_MODE_STATEMENT) {
+		struct pf_client *client = server->link;
+		pf_link_unlink(client, server);
+		pf_client_disconnect(client, "25001", "transaction blocks not allowed in statement pooling mode");
+		pf_server_close(server, "transaction blocks not allowed in statement pooling mode");
+		return PKT_CLOSED;
+	}
+	/* Answers of the pooler's own may follow it (prepared statements). */
+	bool queued = server->pq.count && pf_pp_server_rfq(server, pkt);
+	if (server->pq.resume_client && server->expect_rfq == 0) {
+		/* DEALLOCATE ALL / DISCARD ALL answered: the client's next messages may be read. */
+		server->pq.resume_client = false;
+		pf_stream_resume_later(&server->link->stream);
+	}
+	if (release_due(server, status)) {
+		server->release_on_flush = true;
+		server->stream.notify_flush = true;
+		return queued ? PKT_CONSUMED_STOP : PKT_FORWARD_STOP;
+	}
+	return queued ? PKT_CONSUMED : PKT_FORWARD;
 }
 
 static enum pf_pkt_action server_packet(struct pf_server *server, const struct pf_pkt *pkt)
@@ -276,30 +319,8 @@ static enum pf_pkt_action server_packet(struct pf_server *server, const struct p
 		return unlinked_packet(server, pkt);
 	struct pf_stats *stats = &server->pool->db->stats;
 	switch (pkt->type) {
-	case PF_BE_READY_FOR_QUERY: {
-		if (!pkt->full)
-			return PKT_NEED_FULL;
-		char status = 'I';
-		pf_parse_rfq(pkt->body, pkt->body_len, &status);
-		server->tx_status = status;
-		if (server->expect_rfq > 0)
-			server->expect_rfq--;
-		count_query(server, stats, status);
-		stats->bytes_sent += pkt->len;
-		if (server->expect_rfq == 0 && status != 'I' && pf_pool_mode(server->pool) == POOL_MODE_STATEMENT) {
-			struct pf_client *client = server->link;
-			pf_link_unlink(client, server);
-			pf_client_disconnect(client, "25001", "transaction blocks not allowed in statement pooling mode");
-			pf_server_close(server, "transaction blocks not allowed in statement pooling mode");
-			return PKT_CLOSED;
-		}
-		if (release_due(server, status)) {
-			server->release_on_flush = true;
-			server->stream.notify_flush = true;
-			return PKT_FORWARD_STOP;
-		}
-		return PKT_FORWARD;
-	}
+	case PF_BE_READY_FOR_QUERY:
+		return linked_rfq(server, pkt, stats);
 	case PF_BE_PARAM_STATUS:
 		if (!pkt->full && pkt->len <= 8192)
 			return PKT_NEED_FULL;
@@ -307,10 +328,30 @@ static enum pf_pkt_action server_packet(struct pf_server *server, const struct p
 		if (pkt->full)
 			note_param(server, pkt);
 		return PKT_FORWARD;
-	default:
-		stats->bytes_sent += pkt->len;
+	case PF_BE_NOTICE:
+	case PF_BE_NOTIFICATION:
+		stats->bytes_sent += pkt->len; /* asynchronous: they go whenever they come */
 		return PKT_FORWARD;
+	default:
+		break;
 	}
+	if (server->pq.count) {
+		/* Messages of the pooler's in flight: the queue places each answer. */
+		enum pf_pkt_action act = pf_pp_server_packet(server, pkt);
+		if (act != PKT_NEED_FULL && act != PKT_CLOSED)
+			stats->bytes_sent += pkt->len;
+		return act;
+	}
+	/* Counted always, so that tracking can start in the middle of a batch; a table lookup. */
+	uint8_t cls = pf_pp_answer_class[pkt->type];
+	if (cls & PF_PP_SLOW) {
+		enum pf_pkt_action act = pf_pp_server_note(server, pkt);
+		if (act != PKT_FORWARD)
+			return act;
+	}
+	server->pq.ext_ends += cls & PF_PP_END;
+	stats->bytes_sent += pkt->len;
+	return PKT_FORWARD;
 }
 
 static enum pf_pkt_action server_on_packet(struct pf_stream *s, const struct pf_pkt *pkt)
@@ -339,10 +380,18 @@ static bool server_on_event(struct pf_stream *s, enum pf_stream_event ev)
 	case STREAM_FLUSHED:
 		if (server->release_on_flush) {
 			server->release_on_flush = false;
+			/* The client may have sent more while its socket was full: keep the server. */
+			if (server->link && !release_due(server, server->tx_status)) {
+				pf_stream_resume_later(&server->stream);
+				return true;
+			}
 			pf_link_release(server);
 			return server->state != SV_DEAD;
 		}
 		return true;
+	case STREAM_MSG_END:
+		pf_pp_server_msg_end(server);
+		return !server->stream.closed;
 	}
 	return true;
 }

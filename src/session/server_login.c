@@ -330,6 +330,7 @@ static void start_host(struct pf_server *server)
 void pf_server_launch(struct pf_pool *pool)
 {
 	struct pf_server *server = pf_xcalloc(1, sizeof(*server));
+	pf_ps_server_init(&server->ps);
 	server->id = pf_state.next_conn_id++;
 	server->pool = pool;
 	server->db_generation = pool->db->generation;

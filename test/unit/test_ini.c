@@ -382,7 +382,7 @@ static void test_option_table(void **state)
 			if (!(t[j].flags & OPT_ALIAS) && t[j].offset == t[i].offset)
 				fail_msg("%s and %s share a field", t[j].name, t[i].name);
 	}
-	assert_int_equal(acted, 93);
+	assert_int_equal(acted, 94);
 
 	assert_ptr_equal(pf_option_find("MAX_CLIENT_CONN"), pf_option_find("max_client_conn"));
 	assert_null(pf_option_find("no_such_key"));
@@ -394,7 +394,8 @@ static void test_option_table(void **state)
 	assert_true(pf_option_find("stats_period")->flags & OPT_ACTED);
 	assert_true(pf_option_find("query_wait_timeout")->flags & OPT_ACTED);
 	assert_true(pf_option_find("transaction_timeout")->flags & OPT_ACTED);
-	assert_false(pf_option_find("max_prepared_statements")->flags & OPT_ACTED);
+	assert_true(pf_option_find("max_prepared_statements")->flags & OPT_ACTED);
+	assert_false(pf_option_find("sbuf_loopcnt")->flags & OPT_ACTED);
 	assert_true(pf_option_find("client_tls_sslmode")->flags & OPT_ACTED);
 	assert_non_null(pf_option_find("pool_idle_timeout"));
 }
@@ -565,7 +566,7 @@ static const char realistic_ini[] =
 	"admin_users = admin, postgres\n"
 	"stats_users = stats\n"
 	"pool_mode = transaction\n"
-	"server_reset_query = DISCARD ALL\n"
+	"sbuf_loopcnt = 10\n"
 	"max_client_conn = 1000\n"
 	"default_pool_size = 25\n"
 	"server_lifetime = 1800\n"
@@ -613,6 +614,7 @@ static void test_conf_load_realistic(void **state)
 	assert_string_equal(s->admin_users, "admin");
 	assert_string_equal(s->ignore_startup_parameters, "extra_float_digits, options");
 	assert_int_equal(s->max_prepared_statements, 100);
+	assert_int_equal(s->sbuf_loopcnt, 10);
 	assert_true(s->transaction_timeout == 0); /* untouched default */
 
 	assert_int_equal(conf->n_dbs, 3);
@@ -642,8 +644,9 @@ static void test_conf_load_realistic(void **state)
 	/* Warnings, once each; none for keys pgfjord acts on. */
 	assert_int_equal(count_in_log("pgbouncer.ini:33: unknown parameter no_such_option in [pgbouncer], ignored"), 1);
 	assert_int_equal(count_in_log("unknown parameter"), 1);
-	assert_int_equal(count_in_log("pgbouncer.ini:28: parameter max_prepared_statements is not supported yet, ignored"), 1);
-	assert_int_equal(count_in_log("parameter max_prepared_statements is not supported"), 1);
+	assert_int_equal(count_in_log("pgbouncer.ini:23: parameter sbuf_loopcnt is not supported yet, ignored"), 1);
+	assert_int_equal(count_in_log("parameter sbuf_loopcnt is not supported"), 1);
+	assert_int_equal(count_in_log("parameter max_prepared_statements"), 0);
 	assert_int_equal(count_in_log("parameter admin_users"), 0);
 	assert_int_equal(count_in_log("parameter stats_users"), 0);
 	assert_int_equal(count_in_log("parameter server_lifetime"), 0);
