@@ -30,6 +30,9 @@ struct pf_client_login;
 struct pf_client {
 	struct list_head node;
 	enum pf_client_state state;
+	/* max_prepared_statements, in transaction/statement mode (decided at login): its
+	 * statement names are the pooler's (session/prepared_path.c). In the padding. */
+	bool ps_on;
 	struct pf_stream stream;
 	uint64_t id;
 	struct pf_pool *pool;
@@ -48,15 +51,12 @@ struct pf_client {
 	struct pf_client *cancel_next;
 	/* transaction tracking while linked */
 	bool ext_in_flight;             /* extended-protocol messages sent since the last Sync */
-	/* max_prepared_statements (transaction/statement mode, decided at login): its statement
-	 * names are the pooler's (session/prepared_path.c); empty, the view holds no memory. */
-	bool ps_on;
-	struct pf_ps_client ps;
 	uint64_t connect_usec;
 	uint64_t wait_start_usec;
 	bool wait_notified;             /* got the query_wait_notify NOTICE for this wait */
 	uint64_t idle_since_usec;       /* logged in and not linked since then (client_idle_timeout) */
 	struct pf_tracked_values params;
+	struct pf_ps_client *ps;        /* its named statements; NULL until it names one */
 };
 
 /* Take over an accepted socket; data_waiting when the kernel held it until bytes came. */

@@ -315,7 +315,7 @@ static void client_row(struct pf_rs *rs, struct pf_client *client, bool sockets)
 	pf_rs_int(rs, 0);
 	tls_col(rs, &client->stream);
 	pf_rs_text(rs, appname ? appname : "");
-	pf_rs_int(rs, (int64_t)pf_ps_client_count(&client->ps));
+	pf_rs_int(rs, client->ps ? (int64_t)pf_ps_client_count(client->ps) : 0);
 	pf_rs_uint(rs, client->id);
 	if (sockets)
 		socket_buffer_cols(rs, &client->stream);

@@ -129,7 +129,7 @@ void pf_client_close(struct pf_client *client, const char *reason)
 		return;
 	if (client->link)
 		pf_link_client_gone(client);
-	pf_ps_client_clear(&client->ps);
+	pf_pp_client_closed(client);
 	if (reason && (client->state != CL_LOGIN && client->state != CL_CANCEL ? pf_state.set->log_disconnections : 0)) {
 		double age = (double)(pf_usec_now() - client->connect_usec) / 1e6;
 		pf_client_log(client, LOG_LVL_LOG, "closing because: %s (age=%.0fs)", reason, age);

@@ -6,6 +6,7 @@
  */
 #include "session/prepared_path.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "pool/prepared.h"
@@ -81,6 +82,15 @@ static struct pf_ps_registry *reg(void)
 	return &registry;
 }
 
+void pf_pp_client_closed(struct pf_client *client)
+{
+	if (!client->ps)
+		return;
+	pf_ps_client_clear(client->ps);
+	free(client->ps);
+	client->ps = NULL;
+}
+
 size_t pf_pp_registry_count(void)
 {
 	return registry_ready ? pf_ps_registry_count(&registry) : 0;
@@ -92,6 +102,16 @@ static int capacity(void)
 {
 	int c = pf_state.set->max_prepared_statements;
 	return c > 0 ? c : 1;
+}
+
+/* A client's names, made when it first names a statement: most clients never do. */
+static struct pf_ps_client *view(struct pf_client *client)
+{
+	if (!client->ps) {
+		client->ps = pf_xmalloc(sizeof(*client->ps));
+		pf_ps_client_init(client->ps);
+	}
+	return client->ps;
 }
 
 /* --- the queue ---------------------------------------------------------------------------- */
@@ -194,13 +214,13 @@ static void engage(struct pf_server *server)
 static void undo(struct pf_server *server, struct pf_pp_item *it)
 {
 	struct pf_client *client = server->link;
-	if ((it->undo & UNDO_CLIENT_CLOSE) && client)
-		pf_ps_client_close(&client->ps, it->name);
+	if ((it->undo & UNDO_CLIENT_CLOSE) && client && client->ps)
+		pf_ps_client_close(client->ps, it->name);
 	if (it->undo & UNDO_FORGET)
 		pf_ps_server_forget(&server->ps, it->st);
 	if (it->undo & UNDO_RESTORE)
 		pf_ps_server_restore(&server->ps, it->st);
-	if ((it->undo & UNDO_PUT) && client && it->st && pf_ps_client_put(&client->ps, it->name, it->st) == PF_PS_OK)
+	if ((it->undo & UNDO_PUT) && client && it->st && pf_ps_client_put(view(client), it->name, it->st) == PF_PS_OK)
 		it->st = NULL; /* the reference is the name's again */
 	if (it->kind == IT_QUERY && server->expect_rfq > 0)
 		server->expect_rfq--; /* a Query inside a failed batch is ignored: no ReadyForQuery */
@@ -242,7 +262,7 @@ static void emit_due(struct pf_server *server)
 				pf_build_error(&scratch, "ERROR", "25P02",
 					       "current transaction is aborted, commands ignored until end of transaction block",
 					       NULL, NULL);
-				if (client && pf_ps_client_put(&client->ps, it->name, it->st) == PF_PS_OK)
+				if (client && pf_ps_client_put(view(client), it->name, it->st) == PF_PS_OK)
 					it->st = NULL;
 			} else {
 				pf_build_command_complete(&scratch, "DEALLOCATE");
@@ -302,7 +322,7 @@ enum pf_pkt_action pf_pp_server_note(struct pf_server *server, const struct pf_p
 	if (is_clear_tag(pkt)) {
 		pf_ps_server_clear(&server->ps);
 		if (server->link)
-			pf_ps_client_clear(&server->link->ps);
+			pf_pp_client_closed(server->link);
 	}
 	return PKT_FORWARD;
 }
@@ -511,7 +531,7 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 	if (pf_parse_parse(pkt->body, pkt->body_len, &name, &key, &key_len) < 0)
 		return PKT_FORWARD; /* malformed: the server says so */
 	struct pf_ps_stmt *st;
-	enum pf_ps_result r = pf_ps_client_parse(&client->ps, reg(), name, key, key_len, &client->pool->db->stats, &st);
+	enum pf_ps_result r = pf_ps_client_parse(view(client), reg(), name, key, key_len, &client->pool->db->stats, &st);
 	if (r == PF_PS_EXISTS)
 		return fail_here(client, server, r, name);
 	client->ext_in_flight = true;
@@ -548,8 +568,11 @@ static enum pf_pkt_action on_stmt_ref(struct pf_client *client, struct pf_server
 	if (rc != 0 || !name[0])
 		return PKT_FORWARD; /* a portal, the unnamed statement, or malformed (the server says so) */
 	struct pf_stats *stats = &client->pool->db->stats;
-	struct pf_ps_stmt *st = pkt->type == PF_FE_BIND ? pf_ps_client_bind(&client->ps, name, stats)
-							: pf_ps_client_get(&client->ps, name);
+	struct pf_ps_stmt *st = NULL;
+	if (client->ps && pkt->type == PF_FE_BIND)
+		st = pf_ps_client_bind(client->ps, name, stats);
+	else if (client->ps)
+		st = pf_ps_client_get(client->ps, name);
 	if (!st)
 		return fail_here(client, server, PF_PS_MISSING, name);
 	client->ext_in_flight = true;
@@ -578,7 +601,7 @@ static enum pf_pkt_action on_close(struct pf_client *client, struct pf_server *s
 		return PKT_FORWARD;
 	client->ext_in_flight = true;
 	/* Closing a name that is not defined succeeds, as in PostgreSQL. */
-	struct pf_ps_stmt *st = pf_ps_client_take(&client->ps, name);
+	struct pf_ps_stmt *st = client->ps ? pf_ps_client_take(client->ps, name) : NULL;
 	return answer_later(server, IT_FAKE, PF_BE_CLOSE_COMPLETE, st ? UNDO_PUT : 0, name, st);
 }
 
@@ -592,7 +615,7 @@ static enum pf_pkt_action on_query(struct pf_client *client, struct pf_server *s
 	switch (pf_sqlcmd_parse((const char *)pkt->body, pkt->body_len, name)) {
 	case PF_SQLCMD_DEALLOCATE: {
 		/* Not the client's: maybe an SQL-level PREPARE of this transaction. */
-		struct pf_ps_stmt *st = pf_ps_client_take(&client->ps, name);
+		struct pf_ps_stmt *st = client->ps ? pf_ps_client_take(client->ps, name) : NULL;
 		if (!st)
 			return PKT_FORWARD;
 		return answer_later(server, IT_DEALLOC, 0, UNDO_PUT, name, st);
@@ -663,7 +686,7 @@ enum pf_pkt_action pf_pp_client_packet(struct pf_client *client, struct pf_serve
 
 enum pf_pkt_action pf_pp_client_unlinked(struct pf_client *client, const struct pf_pkt *pkt)
 {
-	if (pkt->type != PF_FE_QUERY || !pf_ps_client_count(&client->ps))
+	if (pkt->type != PF_FE_QUERY || !client->ps || !pf_ps_client_count(client->ps))
 		return PKT_FORWARD;
 	if (pkt->avail && !pf_pp_may_be_sqlcmd(pkt->prefix[0]))
 		return PKT_FORWARD;
@@ -672,7 +695,7 @@ enum pf_pkt_action pf_pp_client_unlinked(struct pf_client *client, const struct 
 	char name[PF_SQLCMD_NAME_MAX];
 	if (pf_sqlcmd_parse((const char *)pkt->body, pkt->body_len, name) != PF_SQLCMD_DEALLOCATE)
 		return PKT_FORWARD;
-	if (!pf_ps_client_close(&client->ps, name))
+	if (!pf_ps_client_close(client->ps, name))
 		return PKT_FORWARD;
 	/* Outside a transaction: no server needed to answer it. */
 	pf_buf_reset(&scratch);
