@@ -1,8 +1,10 @@
 /*
  * params.h - the startup parameters pgfjord tracks per connection (client_encoding,
- * DateStyle, TimeZone, IntervalStyle, standard_conforming_strings, application_name and
- * track_extra_parameters). A client's values are set on a server when they are linked
- * and the server's values differ.
+ * DateStyle, TimeZone, IntervalStyle, standard_conforming_strings, application_name,
+ * extra_float_digits, search_path and track_extra_parameters). A client's values are set on
+ * a server when they are linked and the server's values differ; a value the client did not
+ * set (unknown, id 0) means the server's default, and a server that has another one is
+ * RESET.
  */
 #ifndef PF_POOL_PARAMS_H
 #define PF_POOL_PARAMS_H
@@ -34,6 +36,11 @@ void pf_tracked_set(struct pf_tracked_values *vals, int idx, const char *value);
 const char *pf_tracked_get(const struct pf_tracked_values *vals, int idx);
 void pf_tracked_copy_one(struct pf_tracked_values *dst, const struct pf_tracked_values *src, int idx);
 void pf_tracked_clear(struct pf_tracked_values *vals);
+/* Parameters PostgreSQL does not report with ParameterStatus (a client gets no greeting for
+ * them); their server values are what the pooler set. */
+bool pf_tracked_unreported(int idx);
+/* The server ran DISCARD ALL: those are back to their defaults. */
+void pf_tracked_forget_unreported(struct pf_tracked_values *vals);
 /* Interned strings alive (for SHOW MEM later). */
 int pf_interned_count(void);
 

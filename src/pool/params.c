@@ -11,7 +11,15 @@
 
 static const char *const fixed_params[] = {
 	"client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings", "application_name",
+	/* Sent at startup by drivers (pgJDBC: extra_float_digits; others: search_path), so they
+	 * are applied on each server the client gets rather than refused. PostgreSQL does not
+	 * report them (ParameterStatus): the pooler knows a server's value only from what it set,
+	 * and a DISCARD ALL puts them back to the default (pf_tracked_forget_unreported). */
+	"extra_float_digits", "search_path",
 };
+
+/* Of those, the ones PostgreSQL (up to 17) never reports. */
+static const char *const unreported_params[] = { "extra_float_digits", "search_path" };
 
 /*
  * The intern table: ids index `values`; a chained hash finds a string's id. An entry lives
@@ -170,6 +178,24 @@ void pf_tracked_clear(struct pf_tracked_values *vals)
 	for (int i = 0; i < PF_MAX_TRACKED; i++) {
 		release(vals->v[i]);
 		vals->v[i] = 0;
+	}
+}
+
+bool pf_tracked_unreported(int idx)
+{
+	for (size_t i = 0; i < sizeof(unreported_params) / sizeof(unreported_params[0]); i++)
+		if (strcasecmp(tracked_names[idx], unreported_params[i]) == 0)
+			return true;
+	return false;
+}
+
+void pf_tracked_forget_unreported(struct pf_tracked_values *vals)
+{
+	for (int i = 0; i < tracked_count; i++) {
+		if (vals->v[i] && pf_tracked_unreported(i)) {
+			release(vals->v[i]);
+			vals->v[i] = 0;
+		}
 	}
 }
 

@@ -220,11 +220,13 @@ void pf_client_finish_login(struct pf_client *client)
 	struct pf_buf b;
 	pf_buf_init(&b);
 	pf_build_auth_ok(&b);
-	/* Tracked parameters the client did not set take the server's values. */
+	/* Tracked parameters the client did not set take the server's values; those the server
+	 * did not report stay unknown, which means its default (link_pair RESETs them). */
 	for (int i = 0; i < pf_tracked_count(); i++) {
 		if (!client->params.v[i]) {
 			const char *v = pf_welcome_get(&pool->welcome, pf_tracked_name(i));
-			pf_tracked_set(&client->params, i, v ? v : "");
+			if (v)
+				pf_tracked_set(&client->params, i, v);
 		}
 	}
 	for (int i = 0; i < pool->welcome.n; i++) {
@@ -235,7 +237,7 @@ void pf_client_finish_login(struct pf_client *client)
 	/* Tracked parameters the server did not report (e.g. extra ones) the client still set. */
 	for (int i = 0; i < pf_tracked_count(); i++) {
 		const char *value = pf_tracked_get(&client->params, i);
-		if (!pf_welcome_get(&pool->welcome, pf_tracked_name(i)) && value && *value)
+		if (!pf_welcome_get(&pool->welcome, pf_tracked_name(i)) && value && *value && !pf_tracked_unreported(i))
 			pf_build_param_status(&b, pf_tracked_name(i), value);
 	}
 	assign_cancel_key(client);

@@ -51,17 +51,42 @@ void pf_link_unlink(struct pf_client *client, struct pf_server *server)
 	server->stream.blocked = false;
 }
 
-/* Append "SET name = 'value';" with the value quoted as a SQL literal. */
-static void append_set(struct pf_buf *sql, const char *name, const char *value)
+/* Append value as a SQL string literal. */
+static void append_literal(struct pf_buf *sql, const char *value)
 {
 	bool backslash = strchr(value, '\\') != NULL;
-	pf_buf_printf(sql, "SET %s = %s'", name, backslash ? "E" : "");
+	pf_buf_printf(sql, "%s'", backslash ? "E" : "");
 	for (const char *p = value; *p; p++) {
 		if (*p == '\'' || *p == '\\')
 			pf_buf_put_u8(sql, (uint8_t)*p);
 		pf_buf_put_u8(sql, (uint8_t)*p);
 	}
-	pf_buf_printf(sql, "';");
+	pf_buf_put_u8(sql, '\'');
+}
+
+/*
+ * Give a server the client's value of a parameter, as PostgreSQL takes a startup parameter:
+ * the text as the setting's value (SET search_path = 'a, b' would make that one schema name),
+ * or RESET when the client did not set it (its server's default). pg_catalog is named: the
+ * client's search_path must not choose the function.
+ */
+static void append_set(struct pf_buf *sql, const char *name, const char *value)
+{
+	if (!value) {
+		pf_buf_printf(sql, "RESET \"");
+		for (const char *p = name; *p; p++) {
+			if (*p == '"')
+				pf_buf_put_u8(sql, '"');
+			pf_buf_put_u8(sql, (uint8_t)*p);
+		}
+		pf_buf_printf(sql, "\";");
+		return;
+	}
+	pf_buf_printf(sql, "SELECT pg_catalog.set_config(");
+	append_literal(sql, name);
+	pf_buf_printf(sql, ", ");
+	append_literal(sql, value);
+	pf_buf_printf(sql, ", false);");
 }
 
 static void link_pair(struct pf_client *client, struct pf_server *server)
@@ -86,8 +111,8 @@ static void link_pair(struct pf_client *client, struct pf_server *server)
 	struct pf_buf sql;
 	pf_buf_init(&sql);
 	for (int i = 0; i < pf_tracked_count(); i++) {
-		/* Interned: equal values have equal ids. */
-		if (!client->params.v[i] || client->params.v[i] == server->params.v[i])
+		/* Interned: equal values have equal ids (0, unknown: the server's default). */
+		if (client->params.v[i] == server->params.v[i])
 			continue;
 		append_set(&sql, pf_tracked_name(i), pf_tracked_get(&client->params, i));
 		pf_tracked_copy_one(&server->params, &client->params, i);

@@ -301,10 +301,18 @@ static enum pf_pkt_action then_due(struct pf_server *server, const struct pf_pkt
 
 /* --- server answers ----------------------------------------------------------------------- */
 
-static bool is_clear_tag(const struct pf_pkt *pkt)
+/* CommandComplete of DISCARD ALL or DEALLOCATE ALL: the server dropped every statement;
+ * DISCARD ALL also reset the parameters PostgreSQL does not report (the pooler's idea of
+ * them is what it set). */
+static bool is_clear_tag(struct pf_server *server, const struct pf_pkt *pkt)
 {
-	return (pkt->body_len == 12 && memcmp(pkt->body, "DISCARD ALL", 12) == 0) ||
-	       (pkt->body_len == 15 && memcmp(pkt->body, "DEALLOCATE ALL", 15) == 0);
+	if (pkt->body_len == 12 && memcmp(pkt->body, "DISCARD ALL", 12) == 0) {
+		pf_tracked_forget_unreported(&server->params);
+		if (server->link) /* the client's own: its session is back to the defaults too */
+			pf_tracked_forget_unreported(&server->link->params);
+		return true;
+	}
+	return pkt->body_len == 15 && memcmp(pkt->body, "DEALLOCATE ALL", 15) == 0;
 }
 
 enum pf_pkt_action pf_pp_server_note(struct pf_server *server, const struct pf_pkt *pkt)
@@ -319,7 +327,7 @@ enum pf_pkt_action pf_pp_server_note(struct pf_server *server, const struct pf_p
 		return PKT_FORWARD;
 	if (!pkt->full)
 		return PKT_NEED_FULL;
-	if (is_clear_tag(pkt)) {
+	if (is_clear_tag(server, pkt)) {
 		pf_ps_server_clear(&server->ps);
 		if (server->link)
 			pf_pp_client_closed(server->link);
@@ -329,7 +337,7 @@ enum pf_pkt_action pf_pp_server_note(struct pf_server *server, const struct pf_p
 
 void pf_pp_server_internal_note(struct pf_server *server, const struct pf_pkt *pkt)
 {
-	if (pkt->type == PF_BE_COMMAND_COMPLETE && pkt->full && is_clear_tag(pkt))
+	if (pkt->type == PF_BE_COMMAND_COMPLETE && pkt->full && is_clear_tag(server, pkt))
 		pf_ps_server_clear(&server->ps);
 }
 

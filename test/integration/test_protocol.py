@@ -296,7 +296,7 @@ def test_application_name_reaches_pg_stat_activity(pg, pgfjord):
             assert b.execute(q).fetchone()[0] == "fjord-fn-b"
 
 
-@pytest.mark.parametrize("param,value", [("extra_float_digits", "2"), ("geqo", "off")])
+@pytest.mark.parametrize("param,value", [("geqo", "off"), ("work_mem", "8MB")])
 def test_unsupported_startup_parameter(pg, pgfjord, param, value):
     p = trust_pooler(pg, pgfjord)
     with p.wire() as w:
@@ -316,9 +316,53 @@ def test_unsupported_startup_parameter(pg, pgfjord, param, value):
 def test_options_startup_parameter(pg, pgfjord):
     p = trust_pooler(pg, pgfjord)
     with pytest.raises(psycopg.OperationalError) as ei:
-        p.connect(user=TRUST_USER, options="-c search_path=fjord_nowhere")
+        p.connect(user=TRUST_USER, options="-c geqo=off")
     assert "unsupported startup parameter" in str(ei.value), str(ei.value)
 
     p2 = trust_pooler(pg, pgfjord, ignore_startup_parameters="extra_float_digits, options")
-    with p2.connect(user=TRUST_USER, options="-c search_path=fjord_nowhere") as c:
+    with p2.connect(user=TRUST_USER, options="-c geqo=off") as c:
         assert c.execute("select 1").fetchone()[0] == 1
+
+
+SETTINGS_SQL = ("select current_setting('extra_float_digits'), current_setting('search_path'), "
+                "current_setting('TimeZone'), current_setting('DateStyle'), pg_backend_pid()")
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 refuses extra_float_digits and search_path unless ignored")
+def test_driver_startup_parameters_are_tracked(pg, pgfjord):
+    """extra_float_digits (pgJDBC), search_path, TimeZone and DateStyle from the startup packet
+    or from options, without ignore_startup_parameters: each client sees its own values on
+    whichever server it gets, and one that set none sees the server's defaults."""
+    p = trust_pooler(pg, pgfjord, default_pool_size=1)
+    with pg.admin("app") as c:
+        c.execute("create schema if not exists fjord_sp")
+        c.execute("grant usage on schema fjord_sp to public")
+    # startup packet parameters as pgJDBC sends them (libpq only sends them in options)
+    a = p.wire()
+    a.login(TRUST_USER, "app", extra_float_digits="2", search_path="fjord_sp, public",
+            TimeZone="Asia/Tokyo", DateStyle="SQL, DMY")
+    b = p.connect(user=TRUST_USER, options="-c extra_float_digits=-3 -c search_path=public")
+    plain = p.connect(user=TRUST_USER)
+    defaults = tuple(pg.execute(SETTINGS_SQL.replace(", pg_backend_pid()", ""), dbname="app")[0])
+
+    def wire_row(sql):
+        rows, err, _ = a.query(sql)
+        assert err is None, err
+        return tuple(rows[0])
+
+    pids = set()
+    for _ in range(3):
+        for run, want in ((wire_row, ("2", "fjord_sp, public", "Asia/Tokyo", "SQL, DMY")),
+                          (lambda sql: b.execute(sql).fetchone(), ("-3", "public") + defaults[2:]),
+                          (lambda sql: plain.execute(sql).fetchone(), defaults)):
+            row = run(SETTINGS_SQL)
+            pids.add(str(row[4]))
+            assert tuple(row[:4]) == want, (row, want)
+    assert len(pids) == 1  # all on the pool's one server
+    # a list value stays a list: both schemas are on the path
+    assert wire_row("select count(*) from pg_namespace where nspname = any(current_schemas(false))"
+                    ) == ("2",)
+    a.close()
+    for conn in (b, plain):
+        conn.close()
+    pg.execute("drop schema fjord_sp", dbname="app")
