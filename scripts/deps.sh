@@ -10,7 +10,8 @@ PKGS=(
   build-essential autoconf automake libtool pkg-config
   libevent-dev libssl-dev libc-ares-dev libinih-dev libpq-dev libcmocka-dev
   postgresql postgresql-contrib pgbouncer
-  python3-pytest python3-psycopg
+  python3-pytest python3-psycopg python3-asyncpg
+  default-jdk-headless libpostgresql-jdbc-java
   procps
 )
 

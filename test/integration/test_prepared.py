@@ -15,9 +15,11 @@ messages against PostgreSQL itself.
 import asyncio
 import os
 import re
+import shutil
 import struct
 import subprocess
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -26,6 +28,8 @@ import harness as h
 from harness import MD5_PASS, MD5_USER, TRUST_USER, msg, parse_fields
 
 PGBENCH = str(h.PG_BINDIR / "pgbench")
+CLIENTS_DIR = Path(__file__).resolve().parent / "clients"
+JDBC_JAR = "/usr/share/java/postgresql.jar"
 NEEDS_PS = "PgBouncer 1.18 has no max_prepared_statements"
 CLIENTS = 30
 QUERIES = 100
@@ -277,6 +281,34 @@ def test_asyncpg(pg, pgfjord):
 
     errors = asyncio.run(asyncio.wait_for(main(), 150))
     assert errors == [], errors[:5]
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 refuses extra_float_digits and has no "
+                           "max_prepared_statements")
+@pytest.mark.timeout(300)
+def test_pgjdbc_prepare_threshold_1(pg, pgfjord, tmp_path):
+    """pgJDBC sends extra_float_digits at startup and, with prepareThreshold=1, names every
+    statement from its first execution; autocommit off puts BEGIN in the same batch as the
+    statement's Parse. No ignore_startup_parameters in the config."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not javac or not java:
+        pytest.skip("javac/java not installed (Debian default-jdk-headless)")
+    if not os.path.exists(JDBC_JAR):
+        pytest.skip("pgJDBC not installed (Debian libpostgresql-jdbc-java)")
+    p = pooler(pg, pgfjord)
+    assert "ignore_startup_parameters" not in p.settings
+    r = subprocess.run([javac, "-d", str(tmp_path), "-cp", JDBC_JAR,
+                        str(CLIENTS_DIR / "PgJdbcCheck.java")],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([java, "-Xss512k", "-cp", f"{JDBC_JAR}:{tmp_path}", "PgJdbcCheck",
+                        f"jdbc:postgresql://{p.host}:{p.port}/app", MD5_USER, MD5_PASS,
+                        str(CLIENTS), str(QUERIES)],
+                       capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stdout.strip() == f"ok {CLIENTS * QUERIES}", \
+        r.stdout[-2000:] + r.stderr[-2000:]
+    app = [s for s in show(p, "STATS") if s["database"] == "app"][0]
+    assert app["total_bind_count"] >= CLIENTS * (QUERIES + QUERIES // 10), app
 
 
 # ---------------------------------------------------------------------------- protocol
