@@ -311,6 +311,49 @@ def test_pgjdbc_prepare_threshold_1(pg, pgfjord, tmp_path):
     assert app["total_bind_count"] >= CLIENTS * (QUERIES + QUERIES // 10), app
 
 
+NODE_DIR = Path(os.environ.get("PGFJORD_NODE_DIR") or CLIENTS_DIR.parent / ".node")
+_node_ready = None
+
+
+def node_modules():
+    """node_modules with pg and postgres, installed by scripts/node-deps.sh once per run;
+    skips the test with the reason when node, npm or the registry is not there."""
+    global _node_ready
+    if not shutil.which("node"):
+        pytest.skip("node not installed")
+    if _node_ready is None:
+        try:
+            r = subprocess.run(["bash", str(h.REPO / "scripts" / "node-deps.sh")],
+                               capture_output=True, text=True, timeout=180,
+                               stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, PGFJORD_NODE_DIR=str(NODE_DIR)))
+            _node_ready = (r.returncode == 0, (r.stdout + r.stderr).strip()[-300:])
+        except subprocess.TimeoutExpired:
+            _node_ready = (False, "npm install timed out (registry unreachable?)")
+    ok, detail = _node_ready
+    if not ok:
+        pytest.skip(f"npm packages pg/postgres not installable: {detail}")
+    return NODE_DIR / "node_modules"
+
+
+@pytest.mark.pgfjord_only(NEEDS_PS)
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("lib", ["pg", "postgres"])
+def test_node_clients(pg, pgfjord, lib):
+    """node-postgres with named queries ({name, text, values}); postgres.js with prepare:
+    true (each distinct query text a named statement)."""
+    modules = node_modules()
+    p = pooler(pg, pgfjord)
+    r = subprocess.run(["node", str(CLIENTS_DIR / "node_check.js"), lib, p.host, str(p.port),
+                        MD5_USER, MD5_PASS, str(CLIENTS), str(QUERIES)],
+                       capture_output=True, text=True, timeout=200, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, NODE_PATH=str(modules)))
+    assert r.returncode == 0 and r.stdout.strip() == f"ok {CLIENTS * QUERIES}", \
+        r.stdout[-2000:] + r.stderr[-2000:]
+    app = [s for s in show(p, "STATS") if s["database"] == "app"][0]
+    assert app["total_bind_count"] >= CLIENTS * (QUERIES + QUERIES // 10), app
+
+
 # ---------------------------------------------------------------------------- protocol
 
 def two_clients(p):

@@ -328,7 +328,7 @@ SETTINGS_SQL = ("select current_setting('extra_float_digits'), current_setting('
                 "current_setting('TimeZone'), current_setting('DateStyle'), pg_backend_pid()")
 
 
-@pytest.mark.pgfjord_only("PgBouncer 1.18 refuses extra_float_digits and search_path unless ignored")
+@pytest.mark.pgfjord_only("PgBouncer 1.18 refuses extra_float_digits, search_path unless ignored")
 def test_driver_startup_parameters_are_tracked(pg, pgfjord):
     """extra_float_digits (pgJDBC), search_path, TimeZone and DateStyle from the startup packet
     or from options, without ignore_startup_parameters: each client sees its own values on
