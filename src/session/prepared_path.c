@@ -6,8 +6,10 @@
  */
 #include "session/prepared_path.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pool/prepared.h"
 #include "pool/prepared_client.h"
@@ -59,6 +61,10 @@ enum item_kind {
 #define UNDO_FORGET 2       /* a Parse of st was sent: the server cache records it */
 #define UNDO_RESTORE 4      /* st was evicted and its Close sent */
 #define UNDO_PUT 8          /* a Close 'S' or DEALLOCATE unmapped `name`, whose reference is st */
+
+/* IT_ERROR kind besides PF_PS_EXISTS and PF_PS_MISSING: a Parse in a failed block. */
+#define ERR_FAILED_BLOCK 0xff
+#define FAILED_BLOCK_TEXT "current transaction is aborted, commands ignored until end of transaction block"
 
 struct pf_pp_item {
 	uint8_t kind;
@@ -259,9 +265,7 @@ static void emit_due(struct pf_server *server)
 			char status = server->tx_status ? server->tx_status : PF_TXN_IDLE;
 			if (status == PF_TXN_FAILED) {
 				/* PostgreSQL refuses commands in a failed block: the name stays. */
-				pf_build_error(&scratch, "ERROR", "25P02",
-					       "current transaction is aborted, commands ignored until end of transaction block",
-					       NULL, NULL);
+				pf_build_error(&scratch, "ERROR", "25P02", FAILED_BLOCK_TEXT, NULL, NULL);
 				if (client && pf_ps_client_put(view(client), it->name, it->st) == PF_PS_OK)
 					it->st = NULL;
 			} else {
@@ -392,7 +396,10 @@ enum pf_pkt_action pf_pp_server_packet(struct pf_server *server, const struct pf
 			return PKT_CONSUMED; /* PF_0 exists there (the client's SQL PREPARE): 't' */
 		struct pf_buf err;
 		pf_buf_init(&err);
-		pf_ps_build_error(&err, (enum pf_ps_result)it->want, it->name);
+		if (it->want == ERR_FAILED_BLOCK)
+			pf_build_error(&err, "ERROR", "25P02", FAILED_BLOCK_TEXT, NULL, NULL);
+		else
+			pf_ps_build_error(&err, (enum pf_ps_result)it->want, it->name);
 		if (pkt->type == PF_BE_ERROR) {
 			skip_failed(server);
 		} else {
@@ -476,8 +483,7 @@ static enum pf_pkt_action answer_later(struct pf_server *server, uint8_t kind, u
 
 /* The pooler found the client's error (42P05, 26000): the server must fail at the same point
  * (rule 4), so a Describe of a name no statement has goes in place of the message. */
-static enum pf_pkt_action fail_here(struct pf_client *client, struct pf_server *server, enum pf_ps_result r,
-				    const char *name)
+static enum pf_pkt_action fail_here(struct pf_client *client, struct pf_server *server, int r, const char *name)
 {
 	struct pf_pp_queue *q = &server->pq;
 	engage(server);
@@ -490,6 +496,27 @@ static enum pf_pkt_action fail_here(struct pf_client *client, struct pf_server *
 	q->ext_sent++;
 	client->ext_in_flight = true;
 	return PKT_CONSUMED;
+}
+
+/*
+ * A Parse that PostgreSQL refuses for its name (42P05) or for a failed block (25P02) still has
+ * its text parsed and analysed first: a syntax error or a missing table is reported instead.
+ * So the text goes to the server as Parse PF_0 (a name no statement has) with Close PF_0
+ * behind it, and only if both pass does the Describe of fail_here() bring the pooler's error.
+ */
+static enum pf_pkt_action fail_parse(struct pf_client *client, struct pf_server *server, int r, const char *name,
+				     const uint8_t *key, size_t key_len)
+{
+	struct pf_pp_queue *q = &server->pq;
+	engage(server);
+	pf_buf_reset(&scratch);
+	pf_build_parse_key(&scratch, PF_PS_ABSENT_NAME, key, key_len);
+	pf_build_close(&scratch, 'S', PF_PS_ABSENT_NAME);
+	pf_stream_inject(&client->stream, scratch.data, scratch.len);
+	push(q, IT_DROP)->want = PF_BE_PARSE_COMPLETE; /* its error, if any, is the client's */
+	push(q, IT_DROP)->want = PF_BE_CLOSE_COMPLETE;
+	q->ext_sent += 2;
+	return fail_here(client, server, r, name);
 }
 
 /* Make st prepared on the server. On a miss, Closes for what the cache evicts (and, with
@@ -524,6 +551,24 @@ static enum pf_ps_ensure ensure(struct pf_client *client, struct pf_server *serv
 	return r;
 }
 
+/* Might this query text end a transaction block? PostgreSQL parses only those in a failed
+ * block (COMMIT, ROLLBACK, END, ABORT, PREPARE TRANSACTION, ...); text that starts with a
+ * comment counts as maybe. */
+static bool may_end_block(const char *sql)
+{
+	static const char *const words[] = { "commit", "rollback", "end", "abort", "prepare" };
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '\f')
+		sql++;
+	if (*sql == '-' || *sql == '/')
+		return true;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t n = strlen(words[i]);
+		if (strncasecmp(sql, words[i], n) == 0 && !isalnum((unsigned char)sql[n]) && sql[n] != '_')
+			return true;
+	}
+	return false;
+}
+
 static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *server, const struct pf_pkt *pkt)
 {
 	struct pf_pp_queue *q = &server->pq;
@@ -538,10 +583,15 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 	size_t key_len;
 	if (pf_parse_parse(pkt->body, pkt->body_len, &name, &key, &key_len) < 0)
 		return PKT_FORWARD; /* malformed: the server says so */
+	/* In a failed block PostgreSQL refuses the Parse before it looks at the name: answer as
+	 * it, also for a name in use or a statement the server has (no ParseComplete of ours). */
+	if (server->tx_status == PF_TXN_FAILED && !q->count && nothing_in_flight(server) &&
+	    !may_end_block((const char *)key))
+		return fail_parse(client, server, ERR_FAILED_BLOCK, name, key, key_len);
 	struct pf_ps_stmt *st;
 	enum pf_ps_result r = pf_ps_client_parse(view(client), reg(), name, key, key_len, &client->pool->db->stats, &st);
 	if (r == PF_PS_EXISTS)
-		return fail_here(client, server, r, name);
+		return fail_parse(client, server, r, name, key, key_len);
 	client->ext_in_flight = true;
 	pf_buf_reset(&scratch);
 	uint32_t sent = 0;
