@@ -1,6 +1,6 @@
 /*
  * prepared.h - prepared statements in transaction mode (issue #8): the process-wide registry
- * of statements. CORE ONLY: nothing in session/ calls it yet.
+ * of statements. session/prepared_path.c wires it into the data path.
  *
  * A client's named statements live on whichever server it gets, so the pooler keeps them:
  *   - the registry (here) holds each distinct statement once, identified by its key: the
@@ -17,8 +17,8 @@
  * still use it (the next client, often the next invocation of the same function, re-Parses
  * the same text and finds it prepared). The last reference frees it.
  *
- * How the wiring goes (doc/prepared-statements.md gives the reasons, and the rules that keep
- * both sides consistent when a pipeline fails half-way; they are not optional):
+ * How the wiring goes (session/prepared_path.c does it; doc/prepared-statements.md gives the
+ * reasons, and the rules that keep both sides consistent when a pipeline fails half-way):
  *   - max_prepared_statements = 0: no client or server object is used; everything passes
  *     through as today.
  *   - Parse "" (unnamed), Bind to "", Describe/Close of "" or of a portal: pass through.
@@ -29,7 +29,9 @@
  *     statement pf_ps_server_evict() returns, then pf_ps_build_parse() in place of the
  *     client's Parse (its ParseComplete goes to the client). HIT: nothing goes to the
  *     server; the client gets a ParseComplete of the pooler's at that message's turn.
- *   - The errors the pooler finds itself go through the server: see PF_PS_ABSENT_NAME.
+ *   - The errors the pooler finds itself go through the server: see PF_PS_ABSENT_NAME (a
+ *     refused Parse's text is first sent as Parse PF_0 and Close PF_0, since PostgreSQL
+ *     reports an error in the text before the name's).
  *   - Bind or Describe 'S', named: pf_parse_stmt_ref() (a Bind needs only its first bytes),
  *     pf_ps_client_bind() / pf_ps_client_get(). NULL: error 26000. Else ensure on the server
  *     as above (a MISS injects Closes and pf_ps_build_parse() before the message, and the

@@ -1,6 +1,6 @@
 /*
  * prepared_client.h - one client's view of its prepared statements: its own statement
- * names, each mapped to an entry of the registry (prepared.h). CORE ONLY, not wired in yet.
+ * names, each mapped to an entry of the registry (prepared.h); used by session/prepared_path.c.
  *
  * The view is what PostgreSQL would show the client on a connection of its own: a name is
  * defined by Parse until Close, DEALLOCATE, DEALLOCATE ALL or DISCARD ALL; defining it again

@@ -1,6 +1,6 @@
 /*
  * prepared_server.h - the statements one server connection has prepared, under their
- * registry names (prepared.h), least recently used first out. CORE ONLY, not wired in yet.
+ * registry names (prepared.h), least recently used first out; used by session/prepared_path.c.
  *
  * Before a client's Parse, Bind or Describe of statement st goes to server S:
  *     switch (pf_ps_server_ensure(&S->ps, st, max_prepared_statements, stats)) {
