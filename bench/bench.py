@@ -931,6 +931,11 @@ class Runner:
             runs = res["runs"][n]
             bad = [r for r in runs if r["errors"]]
             res["median"][n]["status"] = bad[0]["status"] if bad else f"{fmt(res['median'][n].get('tps'))} tps"
+        # Issue #8's target compares -M prepared through pgfjord with -M extended through
+        # PgBouncer (which cannot do -M prepared in transaction mode), in the same run.
+        log(f"prepared: the same with -M extended, for the -M prepared / PgBouncer -M extended ratio")
+        self.alternate("prepared_extended", {"clients": 50, "T": T},
+                       lambda pl: self.bench.pgbench(pl, ["-S", "-M", "extended"], 50, duration=T))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -968,7 +973,8 @@ for _n in (1000, 2000, 10000):
              (f"herd_{_n}", "p99_ms", f"herd N={_n}: p99 ms", "low"),
              (f"herd_{_n}", "max_ms", f"herd N={_n}: max ms", "low"),
              (f"herd_{_n}", "cpu_us_per_conn", f"herd N={_n}: pooler CPU µs/conn", "low")]
-ROWS += [("prepared", "status", "prepared (-M prepared)", None)]
+ROWS += [("prepared", "status", "prepared (-M prepared)", None),
+         ("prepared_extended", "tps", "prepared scenario, -M extended: TPS", "high")]
 
 
 def ratio(a, b):
@@ -1030,6 +1036,11 @@ def targets(results):
     out.append(("herd N=10000: pgfjord errors == 0",
                 fmt(e) if "unavailable" not in results.get("herd", {}) else "loadgen unavailable",
                 mark(None if e is None else e == 0)))
+    # issue #8: pgfjord -M prepared against PgBouncer -M extended, errors counted as a miss
+    e = med("prepared", "pgfjord", "errors_total")
+    r = ratio(med("prepared", "pgfjord", "tps"), med("prepared_extended", "pgbouncer", "tps"))
+    out.append(("prepared: pgfjord -M prepared / PgBouncer -M extended TPS >= 1.5", fmt(r, 3),
+                mark(None if r is None else r >= 1.5 and not e)))
     return out
 
 
