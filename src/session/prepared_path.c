@@ -527,7 +527,8 @@ static enum pf_ps_ensure ensure(struct pf_client *client, struct pf_server *serv
 	struct pf_pp_queue *q = &server->pq;
 	int cap = capacity();
 	enum pf_ps_ensure r = pf_ps_server_ensure(&server->ps, st, cap, &client->pool->db->stats);
-	if (r != PF_PS_MISS)
+	/* A hit evicts too when a RELOAD lowered the capacity, so that caches shrink in use. */
+	if (r == PF_PS_OFF || (r == PF_PS_HIT && pf_ps_server_count(&server->ps) <= (size_t)cap))
 		return r;
 	engage(server);
 	struct pf_ps_stmt *old;
@@ -539,7 +540,7 @@ static enum pf_ps_ensure ensure(struct pf_client *client, struct pf_server *serv
 		it->st = old; /* the cache's reference, kept until the Close is answered */
 		(*sent)++;
 	}
-	if (inject_parse) {
+	if (inject_parse && r == PF_PS_MISS) {
 		pf_ps_build_parse(&scratch, st);
 		struct pf_pp_item *it = push(q, IT_DROP);
 		it->want = PF_BE_PARSE_COMPLETE;
@@ -597,7 +598,11 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 	uint32_t sent = 0;
 	if (ensure(client, server, st, false, &sent) == PF_PS_HIT) {
 		/* The server has it (another client's, or this one's before a Close): no Parse, our
-		 * ParseComplete at its turn. */
+		 * ParseComplete at its turn (after Closes of a cache a RELOAD made smaller). */
+		if (sent) {
+			pf_stream_inject(&client->stream, scratch.data, scratch.len);
+			q->ext_sent += sent;
+		}
 		return answer_later(server, IT_FAKE, PF_BE_PARSE_COMPLETE, UNDO_CLIENT_CLOSE, name, NULL);
 	}
 	/* A miss: the client's own Parse, renamed, prepares it; its answer is the client's. */

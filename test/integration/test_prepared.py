@@ -862,3 +862,54 @@ def test_differential_against_postgresql(pg, pgfjord, seed):
     direct.close()
     pooled.close()
     other.close()
+
+
+# ---------------------------------------------------------------------------- config
+
+@pytest.mark.pgfjord_only(NEEDS_PS)
+def test_reload_lowers_and_turns_off_max_prepared_statements(pg, pgfjord):
+    p = pooler(pg, pgfjord, max_prepared_statements=5, default_pool_size=1)
+    a = Client(p)
+    for i in range(5):
+        a.prepare(f"s{i}", f"select {i} + $1::int")
+        assert a.run(f"s{i}", 1)[0] == [[str(i + 1)]]
+    assert [s["prepared_statements"] for s in show(p, "SERVERS") if s["database"] == "app"] == [5]
+    # lower it: the server's cache is trimmed at its next eviction, the client goes on
+    p.settings["max_prepared_statements"] = 2
+    p.write_config()
+    with console(p) as c:
+        c.execute("RELOAD")
+    for rnd in range(2):
+        for i in range(5):
+            assert a.run(f"s{i}", rnd)[0] == [[str(i + rnd)]]
+    assert [s["prepared_statements"] for s in show(p, "SERVERS") if s["database"] == "app"] == [2]
+    # off: a client that logged in before keeps its names; a new one passes them through
+    p.settings["max_prepared_statements"] = 0
+    p.write_config()
+    with console(p) as c:
+        c.execute("RELOAD")
+    for i in range(5):
+        assert a.run(f"s{i}", 2)[0] == [[str(i + 2)]]
+    b = Client(p)
+    got = b.exchange(m_parse("raw", "select 'raw'"), m_bind("raw"), m_execute(), m_close(b"S", "raw"),
+                     SYNC)
+    assert types_of(got) == "12DC3Z" and rows_of(got) == [["raw"]], got
+    clients = sorted(x["prepared_statements"] for x in show(p, "CLIENTS") if x["database"] == "app")
+    assert clients == [0, 5], clients
+    a.close()
+    b.close()
+
+
+@pytest.mark.pgfjord_only(NEEDS_PS)
+def test_statement_mode(pg, pgfjord):
+    p = pooler(pg, pgfjord, pool_mode="statement")
+    a, b = two_clients(p)
+    a.prepare("st", "select $1::int * 3")
+    for k in range(10):
+        assert a.run("st", k)[0] == [[str(k * 3)]]
+        b.prepare(f"b{k}", f"select {k}")
+    got = a.simple("DEALLOCATE st")
+    assert types_of(got) == "CZ"
+    assert a.run("st", 1)[1][0]["C"] == "26000"
+    a.close()
+    b.close()
