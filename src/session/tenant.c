@@ -19,7 +19,9 @@
  * a function that scales to zero between invocations does not start from nothing each time;
  * then it goes, so that client-chosen names cannot pile up.
  */
+#ifndef TENANT_IDLE_USEC /* a build for tests may shorten it */
 #define TENANT_IDLE_USEC (60 * USEC_PER_SEC)
+#endif
 
 /* The name tenant_key gives the client; NULL or "" = no tenant of its own. */
 static const char *tenant_name(const struct pf_client *client, const char *suffix)
@@ -90,6 +92,8 @@ static void stop_tenants(struct pf_pool *pool)
 	struct stat_list *lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
 	struct list_head *pos, *tmp;
 
+	/* The scheduler first: freeing it walks the waiters still queued, which live in the states. */
+	pf_pool_tenants_free(pool);
 	for (int i = 0; i < 3; i++) {
 		statlist_for_each_safe(pos, tmp, lists[i]) {
 			struct pf_client *client = container_of(pos, struct pf_client, node);
@@ -98,7 +102,6 @@ static void stop_tenants(struct pf_pool *pool)
 			client->tenant = NULL;
 		}
 	}
-	pf_pool_tenants_free(pool);
 }
 
 bool pf_tenant_join(struct pf_client *client, const char *suffix)
