@@ -187,8 +187,14 @@ static void request_with_tenants(struct pf_client *client)
 		return;
 	pf_client_change_state(client, CL_WAITING);
 	pf_tenant_enqueue(client);
-	if (!paused)
-		pf_link_maybe_launch(pool); /* serves it at once when its tenant has room and a server is idle */
+	if (paused)
+		return;
+	/* Served at once when its tenant has room and a server is idle (read on, not woken). */
+	if (dispatch_idle(pool, client)) {
+		pf_tenant_arm_timer(pool);
+		return; /* a server is being checked: no new one for this request */
+	}
+	pf_link_maybe_launch(pool);
 }
 
 void pf_link_request_server(struct pf_client *client)
