@@ -120,7 +120,8 @@ bool pf_tenant_join(struct pf_client *client, const char *suffix)
 	max = pf_tenant_max_clients(t);
 	if (max > 0 && t->n_clients >= max) {
 		t->rejected++;
-		pf_client_disconnect(client, "53300", "no more connections allowed for tenant %s (max_client_conn)", name);
+		pf_client_disconnect(client, "53300", "no more connections allowed for tenant %s (max_client_conn)",
+				     name);
 		return false;
 	}
 	attach(client, t);
