@@ -17,6 +17,7 @@
 #include "proto/proto.h"
 #include "session/link.h"
 #include "session/server.h"
+#include "session/tenant.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -126,6 +127,9 @@ void pf_client_close(struct pf_client *client, const char *reason)
 {
 	if (client->state == CL_DEAD)
 		return;
+	/* Out of its tenant's queue (and books) before its server, if any, goes back to the pool. */
+	if (client->tenant)
+		pf_tenant_leave(client);
 	if (client->link)
 		pf_link_client_gone(client);
 	if (reason && (client->state != CL_LOGIN && client->state != CL_CANCEL ? pf_state.set->log_disconnections : 0)) {
