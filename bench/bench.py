@@ -6,7 +6,7 @@ library only. Everything it starts (PostgreSQL, the two poolers, pgbench, strace
 generator) is recorded by PID and stopped on exit, Ctrl-C or error; the temporary directory is
 removed unless --keep. Traffic stays on 127.0.0.1 and Unix sockets.
 
-Scenarios (see bench/README.md): steady, syscalls, churn, many, idle, herd, prepared.
+Scenarios (see bench/README.md): steady, syscalls, churn, many, idle, herd, prepared, noisy.
 """
 
 import argparse
@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +35,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench"
 POOLERS = ("pgfjord", "pgbouncer")
 LABEL = {"pgfjord": "pgfjord", "pgbouncer": "PgBouncer"}
-ALL_SCENARIOS = ("steady", "syscalls", "churn", "many", "idle", "herd", "prepared")
+ALL_SCENARIOS = ("steady", "syscalls", "churn", "many", "idle", "herd", "prepared", "noisy")
+# noisy: three set-ups on one pool of 10 (the pooler, the config variant it runs with)
+NOISY_SETUPS = (("pgbouncer", "pgbouncer", "pool10"), ("pgfjord_none", "pgfjord", "pool10"),
+                ("pgfjord_tenants", "pgfjord", "tenants"))
+NOISY_LABEL = {"pgbouncer": "PgBouncer", "pgfjord_none": "pgfjord tenant_key=none",
+               "pgfjord_tenants": "pgfjord tenants (hot 7, cold 3)"}
 DOC_BEGIN = "<!-- bench:begin -->"
 DOC_END = "<!-- bench:end -->"
 # Raise the open-file limit of a child to 65536, or to the hard limit when that is lower.
@@ -325,6 +331,7 @@ class Pooler:
         self.popen = None
         self.port = None
         self.auth_type = None
+        self.variant = None  # None, or a noisy-scenario config: "pool10", "tenants"
         self.starts = 0
         self.crashes = []
         self.log_marks = []  # log issues found so far (lines)
@@ -347,7 +354,7 @@ class Pooler:
     def pidfile(self):
         return os.path.join(self.dir, f"{self.name}.pid")
 
-    def write_config(self, auth_type):
+    def write_config(self, auth_type, variant=None):
         self.port = free_port()
         cfg = os.path.join(self.dir, f"{self.name}.ini")
         users = os.path.join(self.dir, "userlist.txt")
@@ -355,10 +362,14 @@ class Pooler:
             for role in ("bench", "benchmd5"):
                 f.write(f'"{role}" "{self.pg.secrets[role]}"\n')
         os.chmod(users, 0o600)
-        # one text for both poolers: pgfjord reads pgbouncer.ini as it is
+        # one text for both poolers: pgfjord reads pgbouncer.ini as it is. The noisy scenario's
+        # variants: a pool of 10, and (pgfjord only) tenants named by application_name.
+        pool = " pool_size=10" if variant in ("pool10", "tenants") else ""
+        tenants = "" if variant != "tenants" else (
+            "tenant_key = application_name\n\n[tenants]\nhot = pool_size=7\ncold = pool_size=3\n")
         with open(cfg, "w") as f:
             f.write(f"""[databases]
-bench = host=127.0.0.1 port={self.pg.port} dbname=bench
+bench = host=127.0.0.1 port={self.pg.port} dbname=bench{pool}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -374,13 +385,14 @@ logfile = {self.logfile}
 log_connections = 0
 log_disconnections = 0
 pidfile = {self.pidfile}
-""")
+{tenants}""")
         chown_pg(cfg, users)
         self.config = cfg
         self.auth_type = auth_type
+        self.variant = variant
 
-    def start(self, auth_type):
-        self.write_config(auth_type)
+    def start(self, auth_type, variant=None):
+        self.write_config(auth_type, variant)
         if os.path.exists(self.pidfile):
             os.unlink(self.pidfile)
         out = open(os.path.join(self.dir, "stdout.txt"), "a")
@@ -429,8 +441,9 @@ pidfile = {self.pidfile}
     def alive(self):
         return self.pid is not None and pid_alive(self.pid)
 
-    def ensure(self, auth_type):
-        """The pooler runs with this auth_type; restart it if it died (recorded) or differs."""
+    def ensure(self, auth_type, variant=None):
+        """The pooler runs with this auth_type and config variant; restart it if it died
+        (recorded) or either differs."""
         if self.pid is not None and not self.alive():
             rc = self.popen.poll() if self.popen else None
             msg = f"{self.label} (PID {self.pid}) DIED (wrapper exit status {rc}); log tail:\n" \
@@ -440,15 +453,15 @@ pidfile = {self.pidfile}
             REG.remove(self.pid)
             self.pid = None
         if self.pid is None:
-            self.start(auth_type)
-        elif self.auth_type != auth_type:
+            self.start(auth_type, variant)
+        elif self.auth_type != auth_type or self.variant != variant:
             self.stop()
-            self.start(auth_type)
+            self.start(auth_type, variant)
 
     def restart(self):
-        auth = self.auth_type
+        auth, variant = self.auth_type, self.variant
         self.stop()
-        self.start(auth)
+        self.start(auth, variant)
 
     def stop(self):
         if self.pid is not None:
@@ -557,12 +570,14 @@ class Bench:
         self.args = args
         self.base = base
         self.pgb_n = 0
+        self.lock = threading.Lock()  # noisy runs two pgbench at once
 
     def pgbench(self, pooler, extra, clients, duration=None, count=None, user="benchmd5",
-                latencies=True, desc="pgbench"):
+                latencies=True, desc="pgbench", env_extra=None):
         """One pgbench run through a pooler, with pooler CPU sampled around it."""
-        self.pgb_n += 1
-        logdir = os.path.join(self.base, "pgbench", f"run{self.pgb_n}")
+        with self.lock:
+            self.pgb_n += 1
+            logdir = os.path.join(self.base, "pgbench", f"run{self.pgb_n}")
         os.makedirs(logdir)
         cmd = [PGBENCH, "-n", "-j", str(min(2, clients)), "-c", str(clients)]
         cmd += ["-T", str(duration)] if duration else ["-t", str(count)]
@@ -573,7 +588,7 @@ class Bench:
         cmd += ["-h", "127.0.0.1", "-p", str(pooler.port), "-U", user, "bench"]
         timeout = (duration or 60) + 120 + clients / 50
         env = dict(os.environ, PGPASSWORD=PASSWORD, PGCONNECT_TIMEOUT="60", PGSSLMODE="disable",
-                   PGGSSENCMODE="disable")
+                   PGGSSENCMODE="disable", **(env_extra or {}))
         cpu0 = pooler.cpu_s()
         r = run(["bash", "-c", ULIMIT] + cmd, timeout, env=env, cwd=logdir, desc=desc)
         cpu1 = pooler.cpu_s() if pooler.alive() else cpu0
@@ -775,6 +790,7 @@ class Runner:
             "idle_n": 2000 if q else 10000,
             "herd_n": [1000, 2000] if q else [1000, 10000],
             "prepared_T": 3 if q else 5,
+            "noisy_T": 4 if q else 10,
         }
         self.reps = args.reps if args.reps else (1 if q else 3)
         # steady carries the tightest targets (TPS ratio >= 1.05): more repetitions by default
@@ -809,11 +825,11 @@ class Runner:
         return res
 
     @staticmethod
-    def measure(pl, auth, fn):
+    def measure(pl, auth, fn, variant=None):
         """One measurement; a failure of the bench itself (a pooler that will not start, a dead
         PID) is recorded as an error of that run and the run goes on."""
         try:
-            pl.ensure(auth)
+            pl.ensure(auth, variant)
             return fn(pl)
         except Exception as e:  # not KeyboardInterrupt
             msg = f"bench: {type(e).__name__}: {str(e).strip()[:400]}"
@@ -938,8 +954,98 @@ class Runner:
                        lambda pl: self.bench.pgbench(pl, ["-S", "-M", "extended"], 50, duration=T))
 
 
+    # -- noisy neighbour (issue #7) ----------------------------------------------------------
+    def noisy_once(self, pl, T, cold_sql, hot_sql):
+        """The cold function alone, then beside the hot one (which starts 2 s earlier and ends
+        2 s later, so that the cold run sees it at full speed throughout)."""
+        cold = {"PGAPPNAME": "cold"}
+        alone = self.bench.pgbench(pl, ["-f", cold_sql], 5, duration=T, env_extra=cold, desc="cold alone")
+        box = {}
+
+        def hot_run():
+            box["m"] = self.bench.pgbench(pl, ["-f", hot_sql], 200, duration=T + 4, latencies=False,
+                                          env_extra={"PGAPPNAME": "hot"}, desc="hot")
+        th = threading.Thread(target=hot_run, daemon=True)
+        th.start()
+        time.sleep(2)
+        beside = self.bench.pgbench(pl, ["-f", cold_sql], 5, duration=T, env_extra=cold, desc="cold beside hot")
+        th.join(T + 300)
+        hot = box.get("m", {"errors": 1, "error_sample": "hot pgbench did not finish"})
+        m = {"cold_alone_p50_ms": alone.get("p50_ms"), "cold_alone_p99_ms": alone.get("p99_ms"),
+             "cold_beside_p50_ms": beside.get("p50_ms"), "cold_beside_p99_ms": beside.get("p99_ms"),
+             "cold_alone_tps": alone.get("tps"), "cold_beside_tps": beside.get("tps"),
+             "hot_tps": hot.get("tps"),
+             "errors": (alone.get("errors") or 0) + (beside.get("errors") or 0) + (hot.get("errors") or 0)}
+        m["error_sample"] = alone.get("error_sample") or beside.get("error_sample") or hot.get("error_sample")
+        if m["cold_alone_p99_ms"] and m["cold_beside_p99_ms"]:
+            m["cold_p99_goal_ms"] = round(2 * m["cold_alone_p99_ms"] + 1, 3)
+        return m
+
+    def noisy(self):
+        T = self.p["noisy_T"]
+        log(f"noisy neighbour: pool 10; cold = pgbench -c 5 'SELECT 1' -T {T} alone, then beside hot ="
+            f" pgbench -c 200 'SELECT pg_sleep(0.005)'; set-ups: "
+            + ", ".join(NOISY_LABEL[k] for k, _, _ in NOISY_SETUPS))
+        cold_sql, hot_sql = os.path.join(self.base, "cold.sql"), os.path.join(self.base, "hot.sql")
+        with open(cold_sql, "w") as f:
+            f.write("SELECT 1;\n")
+        with open(hot_sql, "w") as f:
+            f.write("SELECT pg_sleep(0.005);\n")
+        for path in (cold_sql, hot_sql):
+            os.chmod(path, 0o644)
+        res = {"params": {"T": T, "pool_size": 10, "hot_clients": 200, "cold_clients": 5,
+                          "reps": self.reps, "tenants": "hot = pool_size=7, cold = pool_size=3"},
+               "runs": {k: [] for k, _, _ in NOISY_SETUPS}, "median": {}}
+        for rep in range(self.reps):
+            for key, pname, variant in NOISY_SETUPS:
+                pl = self.poolers[pname]
+                m = self.measure(pl, "md5", lambda p: self.noisy_once(p, T, cold_sql, hot_sql), variant=variant)
+                m["rep"] = rep + 1
+                res["runs"][key].append(m)
+                log(f"  noisy rep {rep + 1} {NOISY_LABEL[key]:<32} cold p99 alone {fmt(m.get('cold_alone_p99_ms'))}"
+                    f" beside {fmt(m.get('cold_beside_p99_ms'))} ms, hot {fmt(m.get('hot_tps'))} tps,"
+                    f" errors {m.get('errors')}" + (f"  first error: {m['error_sample'][:160]}"
+                                                     if m.get("error_sample") else ""))
+        for key, _, _ in NOISY_SETUPS:
+            runs = res["runs"][key]
+            metrics = sorted({k for r in runs for k, v in r.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rep"})
+            med = {k: median([r.get(k) for r in runs]) for k in metrics}
+            med["errors_total"] = sum((r.get("errors") or 0) for r in runs)
+            res["median"][key] = med
+        self.results["noisy"] = res
+        # back to the shared config for whatever runs next
+        for pl in self.each_pooler():
+            self.measure(pl, "md5", lambda p: {})
+
+
 # ---------------------------------------------------------------------------------------------
 # summary, targets, doc
+
+NOISY_ROWS = [("cold_alone_p50_ms", "cold alone: p50 ms"), ("cold_alone_p99_ms", "cold alone: p99 ms"),
+              ("cold_beside_p50_ms", "cold beside hot: p50 ms"), ("cold_beside_p99_ms", "cold beside hot: p99 ms"),
+              ("cold_p99_goal_ms", "goal for cold beside hot: 2 x p99 alone + 1 ms"),
+              ("cold_beside_tps", "cold beside hot: TPS"), ("hot_tps", "hot: TPS"),
+              ("errors_total", "errors")]
+
+
+def noisy_table(results):
+    """Rows (label, value per set-up) of the noisy-neighbour scenario, or [] when it did not run."""
+    med = results.get("noisy", {}).get("median")
+    if not med:
+        return []
+    return [(label, [med.get(k, {}).get(metric) for k, _, _ in NOISY_SETUPS]) for metric, label in NOISY_ROWS]
+
+
+def render_noisy(rows):
+    heads = [NOISY_LABEL[k] for k, _, _ in NOISY_SETUPS]
+    w = max(len(r[0]) for r in rows)
+    cw = max(len(h) for h in heads)
+    lines = [f"{'':<{w}}  " + "  ".join(f"{h:>{cw}}" for h in heads),
+             f"{'-' * w}  " + "  ".join("-" * cw for _ in heads)]
+    for label, vals in rows:
+        lines.append(f"{label:<{w}}  " + "  ".join(f"{fmt(v):>{cw}}" for v in vals))
+    return "\n".join(lines)
 
 ROWS = [  # (result key, metric, label, better)
     ("steady_simple", "tps", "steady simple: TPS", "high"),
@@ -1041,6 +1147,14 @@ def targets(results):
     r = ratio(med("prepared", "pgfjord", "tps"), med("prepared_extended", "pgbouncer", "tps"))
     out.append(("prepared: pgfjord -M prepared / PgBouncer -M extended TPS >= 1.5", fmt(r, 3),
                 mark(None if r is None else r >= 1.5 and not e)))
+    if results.get("noisy", {}).get("median"):
+        t = results["noisy"]["median"].get("pgfjord_tenants", {})
+        b = results["noisy"]["median"].get("pgbouncer", {})
+        beside, goal = t.get("cold_beside_p99_ms"), t.get("cold_p99_goal_ms")
+        out.append(("noisy, tenants: cold p99 beside hot <= 2x alone + 1 ms",
+                    f"{fmt(beside)} / {fmt(goal)} ms", mark(None if beside is None or goal is None else beside <= goal)))
+        r = ratio(t.get("hot_tps"), b.get("hot_tps"))
+        out.append(("noisy, tenants: hot TPS >= 0.6x PgBouncer's", fmt(r, 3), mark(None if r is None else r >= 0.6)))
     return out
 
 
@@ -1179,6 +1293,18 @@ def doc_section(meta, rows, tg, json_rel, txt_rel, png_name, chart_err, results)
             per = (sc.get(n) or [{}])[0].get("per_tx", {})
             top = ", ".join(f"{k} {v}" for k, v in list(per.items())[:8])
             L.append(f"- {LABEL[n]}: {top or '-'}")
+    nrows = noisy_table(results)
+    if nrows:
+        p = results["noisy"]["params"]
+        L += ["", "### Noisy neighbour (tenants, issue #7)", "",
+              f"Pool of {p['pool_size']}; hot = pgbench -c {p['hot_clients']} running `SELECT pg_sleep(0.005)`"
+              f" (PGAPPNAME=hot), cold = pgbench -c {p['cold_clients']} running `SELECT 1` (PGAPPNAME=cold),"
+              f" {p['T']} s alone and then {p['T']} s beside hot; tenants: {p['tenants']}. Medians of"
+              f" {p['reps']} repetition(s).", "",
+              "| metric | " + " | ".join(NOISY_LABEL[k] for k, _, _ in NOISY_SETUPS) + " |",
+              "| --- |" + " ---: |" * len(NOISY_SETUPS)]
+        for label, vals in nrows:
+            L.append(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " |")
     L += ["", "### Targets", "", "| target | value | status |", "| --- | ---: | --- |"]
     for d, val, st in tg:
         L.append(f"| {d} | {val} | **{st}** |")
@@ -1377,6 +1503,11 @@ def main():
     log("=" * 78)
     if rows:
         log(render_table(rows))
+    nrows = noisy_table(results)
+    if nrows:
+        log("")
+        log("noisy neighbour (medians):")
+        log(render_noisy(nrows))
     sc = results.get("syscalls", {}).get("runs", {})
     for n in POOLERS:
         if sc.get(n):
@@ -1401,7 +1532,7 @@ def main():
     full = not args.quick and not args.only and not args.reps
     doc = None if args.no_doc or rc != 0 else (args.doc or (
         os.path.join(ROOT, "doc", "performance.md") if full else os.path.join(args.out, stamp + "-performance.md")))
-    if doc and rows:
+    if doc and (rows or nrows):
         png_name = "performance-clients.png" if os.path.basename(doc) == "performance.md" \
             else os.path.splitext(os.path.basename(doc))[0] + "-clients.png"
         png = os.path.join(os.path.dirname(os.path.abspath(doc)), png_name)

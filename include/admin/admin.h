@@ -20,6 +20,8 @@ void pf_admin_run(struct pf_client *client, const char *sql, struct pf_buf *out)
 
 /* show.c: SHOW <what>; false when there is no such SHOW command. */
 bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, struct pf_buf *out);
+/* show_tenants.c: SHOW TENANTS (pgfjord's own). */
+void pf_admin_show_tenants(struct pf_buf *out);
 
 /* stats.c: recompute the averages every stats_period and write the log_stats line. */
 void pf_admin_stats_start(void);

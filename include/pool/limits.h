@@ -56,5 +56,8 @@ enum pf_launch_block pf_pool_launch_check(const struct pf_pool *pool, bool reser
 bool pf_pool_may_launch(const struct pf_pool *pool);
 /* May the pool open a reserve server, its oldest client having waited this long? */
 bool pf_pool_may_use_reserve(const struct pf_pool *pool, uint64_t oldest_wait_usec);
+/* The same once a client waited long enough: the reserve's size and ceiling, and the
+ * database and user limits (a tenant's own reserve_pool_timeout was checked by the caller). */
+bool pf_pool_reserve_room(const struct pf_pool *pool);
 
 #endif

@@ -19,6 +19,7 @@
 #include "util/list.h"
 
 struct pf_userlist;
+struct pf_pool_tenants;
 struct pf_hba;
 struct pf_ident;
 
@@ -110,6 +111,10 @@ struct pf_pool {
 	struct event retry_timer;
 	bool retry_timer_set;
 	uint64_t last_used_usec;    /* last time it had a client or a server (pool_idle_timeout) */
+	/* Tenants with their scheduler (pool_tenants.h); NULL until a client of a tenant with a
+	 * [tenants] entry joins, and always with tenant_key = none: then waiting_clients alone is
+	 * the queue, first come first served. */
+	struct pf_pool_tenants *tenants;
 };
 
 /* Process-wide state: the running config, the objects, the counters. */

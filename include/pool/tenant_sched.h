@@ -38,7 +38,7 @@
  *     can_pick() and reserve_due(), so they need no timer; next_deadline() says when the
  *     next one is.
  *
- * Typical use by a pool (the wiring is not done yet):
+ * Typical use by a pool (session/tenant.c and session/link.c do this):
  *   login:    t = pf_tsched_find(s, name), or pf_tsched_add(s, name, &quota) when absent,
  *             for a tenant with a [tenants] entry; else t = pf_tsched_implicit(s).
  *   a client wants a server:
@@ -181,5 +181,12 @@ size_t pf_ts_tenant_waiting(const struct pf_ts_tenant *t);
 usec_t pf_ts_tenant_oldest_wait(const struct pf_ts_tenant *t);
 /* Servers held past the cap (reserve_in_use of SHOW TENANTS). */
 int pf_ts_tenant_over_cap(const struct pf_ts_tenant *t);
+/*
+ * The caller's own record of a tenant (its counters, its [tenants] entry), so that a name
+ * looked up with pf_tsched_find() leads to it without a second table. NULL until set; the
+ * scheduler never reads it, and pf_tsched_free() does not free it.
+ */
+void pf_ts_tenant_set_data(struct pf_ts_tenant *t, void *data);
+void *pf_ts_tenant_data(const struct pf_ts_tenant *t);
 
 #endif

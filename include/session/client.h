@@ -26,6 +26,7 @@ enum pf_client_state {
 
 struct pf_server;
 struct pf_client_login;
+struct pf_client_tenant;
 
 struct pf_client {
 	struct list_head node;
@@ -51,9 +52,12 @@ struct pf_client {
 	struct pf_client *cancel_next;
 	/* transaction tracking while linked */
 	bool ext_in_flight;             /* extended-protocol messages sent since the last Sync */
+	bool wait_notified;             /* got the query_wait_notify NOTICE for this wait (beside
+					 * ext_in_flight: the padding pays for `tenant`, the size stays) */
 	uint64_t connect_usec;
 	uint64_t wait_start_usec;
-	bool wait_notified;             /* got the query_wait_notify NOTICE for this wait */
+	/* Its tenant and place in the queue (session/tenant.h): only while its pool has tenants. */
+	struct pf_client_tenant *tenant;
 	uint64_t idle_since_usec;       /* logged in and not linked since then (client_idle_timeout) */
 	struct pf_tracked_values params;
 	struct pf_ps_client *ps;        /* its named statements; NULL until it names one */

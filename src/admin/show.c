@@ -60,6 +60,7 @@ static void show_help(struct pf_buf *out)
 		"SHOW SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE",
 		"SHOW DNS_HOSTS|DNS_ZONES",
 		"SHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS",
+		"SHOW TENANTS",
 		"SET key = arg",
 		"RELOAD",
 		"PAUSE [<db>]",
@@ -713,6 +714,8 @@ bool pf_admin_show(struct pf_client *client, const char *what, const char *arg, 
 		show_stats(out, false, true);
 	else if (strcasecmp(what, "TOTALS") == 0)
 		show_totals(out);
+	else if (strcasecmp(what, "TENANTS") == 0)
+		pf_admin_show_tenants(out);
 	else if (strcasecmp(what, "FDS") == 0)
 		pf_build_error(out, "ERROR", "0A000",
 			       "SHOW FDS is not supported: pgfjord follows PgBouncer 1.26, which removed it with online restart",

@@ -58,14 +58,7 @@ static void start_section(struct load_ctx *ctx, const char *file, int line, cons
 		return;
 	}
 	if (strcmp(name, "tenants") == 0) {
-		/*
-		 * Loaded and checked (a bad entry fails the load) so that configs can be written
-		 * and tested now, but nothing uses it until the tenant scheduler is wired into
-		 * the pools: say so, like a key that is not acted on yet.
-		 */
 		ctx->section = SEC_TENANTS;
-		if (first_warning(ctx, "[tenants]"))
-			log_warning("%s:%d: section [tenants] is not supported yet, ignored", file, line);
 		return;
 	}
 	ctx->section = SEC_IGNORED;

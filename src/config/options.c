@@ -40,7 +40,7 @@ static const char *const acted_keys[] = {
 	"max_db_connections", "max_user_connections", "max_db_client_connections",
 	"max_user_client_connections", "server_check_query", "server_check_delay", "server_fast_close",
 	"pool_idle_timeout", "autodb_idle_timeout", "query_wait_notify", "transaction_timeout",
-	"auth_user", "auth_query", "auth_dbname",
+	"auth_user", "auth_query", "auth_dbname", "tenant_key", "tenant_separator",
 	"max_prepared_statements",
 };
 

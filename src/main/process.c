@@ -40,6 +40,7 @@
 #include "session/janitor.h"
 #include "session/link.h"
 #include "session/server.h"
+#include "session/tenant.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -234,6 +235,8 @@ static void apply_settings(void)
 	char err[512];
 	if (pf_tls_configure(set, err, sizeof(err)) < 0)
 		log_error("TLS setup failed: %s; keeping the running TLS settings", err);
+	/* Tenant quotas follow [tenants] and reserve_pool_timeout at once (tenant_key: new logins). */
+	pf_tenant_apply_settings();
 }
 
 /* SIGHUP: RELOAD. A broken file keeps the running config (the reason is logged). */

@@ -177,8 +177,14 @@ bool pf_pool_may_launch(const struct pf_pool *pool)
 bool pf_pool_may_use_reserve(const struct pf_pool *pool, uint64_t oldest_wait_usec)
 {
 	usec_t timeout = pf_state.set->reserve_pool_timeout;
-	if (pf_pool_size(pool) == 0 || timeout <= 0 || pf_pool_reserve_size(pool) <= 0 ||
-	    oldest_wait_usec < (uint64_t)timeout)
+	if (timeout <= 0 || oldest_wait_usec < (uint64_t)timeout)
+		return false;
+	return pf_pool_reserve_room(pool);
+}
+
+bool pf_pool_reserve_room(const struct pf_pool *pool)
+{
+	if (pf_pool_size(pool) == 0 || pf_pool_reserve_size(pool) <= 0)
 		return false;
 	return pf_pool_launch_check(pool, true) == LAUNCH_OK;
 }

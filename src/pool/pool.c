@@ -12,6 +12,7 @@
 #include "config/options.h"
 #include "config/userlist.h"
 #include "net/sock.h"
+#include "pool/pool_tenants.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -411,6 +412,7 @@ static void pool_free(struct pf_pool *pool)
 {
 	if (pool->retry_timer_set)
 		event_del(&pool->retry_timer);
+	pf_pool_tenants_free(pool);
 	list_del(&pool->node);
 	list_del(&pool->db_node);
 	pf_welcome_clear(&pool->welcome);
@@ -585,6 +587,11 @@ void pf_pool_state_swap_config(struct pf_conf *conf, struct pf_userlist *userlis
 		database_reload(db, dc);
 	}
 	refresh_user_confs();
+	/* Tenant records point into [tenants] of the old config, freed after this. */
+	struct pf_pool *pool;
+	pf_for_each_pool(pool) {
+		pf_pool_tenants_refresh(pool);
+	}
 	pf_pool_create_configured();
 	/* Users keep their objects (pools point at them); their secrets follow auth_file. Users
 	 * of auth_query keep theirs (and the SCRAM keys their servers log in with) unless

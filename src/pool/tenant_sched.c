@@ -29,6 +29,7 @@ struct pf_ts_tenant {
 	struct pf_ts_heap *time_heap; /* &s->notdue, &s->due, or NULL */
 	size_t share_pos, time_pos;   /* NOT_IN_HEAP when not in that kind of heap */
 	struct pf_ts_tenant *hnext;   /* bucket chain */
+	void *data;                   /* the caller's */
 };
 
 /* ---- ordering ---- */
@@ -469,4 +470,14 @@ usec_t pf_ts_tenant_oldest_wait(const struct pf_ts_tenant *t)
 int pf_ts_tenant_over_cap(const struct pf_ts_tenant *t)
 {
 	return t->q.cap > 0 && t->in_use > t->q.cap ? t->in_use - t->q.cap : 0;
+}
+
+void pf_ts_tenant_set_data(struct pf_ts_tenant *t, void *data)
+{
+	t->data = data;
+}
+
+void *pf_ts_tenant_data(const struct pf_ts_tenant *t)
+{
+	return t->data;
 }

@@ -38,11 +38,31 @@ static void cancel_free(struct pending_cancel *pc)
 	free(pc);
 }
 
+/* How long a cancel may take (connect, send, the server closing): cancel_wait_timeout;
+ * 0 = no limit once sent (the connect is still bounded by server_connect_timeout). */
+static const struct timeval *cancel_limit(struct timeval *tv, bool connecting)
+{
+	usec_t limit = pf_state.set->cancel_wait_timeout;
+	if (limit <= 0 && connecting)
+		limit = pf_state.set->server_connect_timeout;
+	if (limit <= 0)
+		return NULL;
+	tv->tv_sec = (time_t)(limit / USEC_PER_SEC);
+	tv->tv_usec = (suseconds_t)(limit % USEC_PER_SEC);
+	return tv;
+}
+
 /* Writable: send the request. Then wait for the server to close (or the timeout). */
 static void on_cancel_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct pending_cancel *pc = arg;
-	if ((what & EV_TIMEOUT) || pc->sent) {
+	if (what & EV_TIMEOUT) {
+		log_warning("cancel request: closing because: cancel_wait_timeout (%s)",
+			    pc->sent ? "the server did not close the cancel connection" : "could not connect in time");
+		cancel_free(pc);
+		return;
+	}
+	if (pc->sent) {
 		cancel_free(pc);
 		return;
 	}
@@ -54,10 +74,8 @@ static void on_cancel_event(evutil_socket_t fd, short what, void *arg)
 	pc->sent = true;
 	event_del(&pc->ev);
 	event_assign(&pc->ev, pf_state.base, fd, EV_READ, on_cancel_event, pc);
-	struct timeval tv = { (time_t)(pf_state.set->cancel_wait_timeout / USEC_PER_SEC), 0 };
-	if (tv.tv_sec <= 0)
-		tv.tv_sec = 10;
-	event_add(&pc->ev, &tv);
+	struct timeval tv;
+	event_add(&pc->ev, cancel_limit(&tv, false));
 }
 
 void pf_cancel_forward(uint32_t pid, uint32_t key)
@@ -87,8 +105,8 @@ void pf_cancel_server(struct pf_server *server)
 	pf_buf_free(&b);
 	list_add_tail(&pending, &pc->node);
 	event_assign(&pc->ev, pf_state.base, fd, EV_WRITE, on_cancel_event, pc);
-	struct timeval tv = { 10, 0 };
-	event_add(&pc->ev, &tv);
+	struct timeval tv;
+	event_add(&pc->ev, cancel_limit(&tv, true));
 }
 
 void pf_cancel_shutdown(void)

@@ -18,6 +18,7 @@
 #include "session/link.h"
 #include "session/prepared_path.h"
 #include "session/server.h"
+#include "session/tenant.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -127,6 +128,9 @@ void pf_client_close(struct pf_client *client, const char *reason)
 {
 	if (client->state == CL_DEAD)
 		return;
+	/* Out of its tenant's queue (and books) before its server, if any, goes back to the pool. */
+	if (client->tenant)
+		pf_tenant_leave(client);
 	if (client->link)
 		pf_link_client_gone(client);
 	pf_pp_client_closed(client);

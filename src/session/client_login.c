@@ -18,6 +18,7 @@
 
 #include "auth/md5.h"
 #include "auth/scram.h"
+#include "config/tenants.h"
 #include "config/userlist.h"
 #include "proto/build.h"
 #include "proto/parse.h"
@@ -29,6 +30,7 @@
 #include "session/client_tls.h"
 #include "session/link.h"
 #include "session/server.h"
+#include "session/tenant.h"
 #include "util/log.h"
 #include "util/random.h"
 #include "util/strlist.h"
@@ -46,6 +48,10 @@ struct pf_client_login {
 	char *secret;
 	char *user_name;            /* as the client sent them, for auth and log lines */
 	char *db_name;
+	/* tenant_key = user_suffix: login "app.checkout" is role "app" (auth_name) of tenant
+	 * "checkout" (tenant_name); both NULL for a login without a suffix. */
+	char *auth_name;
+	char *tenant_name;
 	struct pf_scram_server scram;
 	struct pf_client_tls tls;
 	bool startup_seen;          /* a first packet came: a ClientHello now is not direct TLS */
@@ -64,6 +70,8 @@ void pf_client_login_free(struct pf_client *client)
 	free(client->login->secret);
 	free(client->login->user_name);
 	free(client->login->db_name);
+	free(client->login->auth_name);
+	free(client->login->tenant_name);
 	free(client->login);
 	client->login = NULL;
 }
@@ -165,6 +173,9 @@ void pf_client_logged_in(struct pf_client *client)
 	}
 	client->pool = pf_pool_get(client->db, pool_user);
 	client->login_user->client_count++;
+	/* Its tenant, named now for good; refused over the tenant's max_client_conn. */
+	if (!client->db->is_admin && !pf_tenant_join(client, client->login ? client->login->tenant_name : NULL))
+		return;
 	pf_client_change_state(client, CL_WAITING_LOGIN);
 	if (client->pool->welcome_ok) {
 		pf_client_finish_login(client);
@@ -213,6 +224,12 @@ static void start_scram(struct pf_client *client, const char *secret)
 static void start_md5(struct pf_client *client)
 {
 	struct pf_client_login *login = login_state(client);
+	/* The client salts md5 with the name it sent, the secret was made with the role's. */
+	if (login->auth_name)
+		pf_client_log(client, LOG_LVL_WARNING,
+			      "md5 cannot authenticate user_suffix login %s: the md5 secret of %s is made with the "
+			      "role name; store a SCRAM or plain secret for it",
+			      login->user_name, login->auth_name);
 	login->method = METHOD_MD5;
 	pf_random_bytes(login->md5_salt, 4);
 	struct pf_buf b;
@@ -453,8 +470,9 @@ static enum pf_pkt_action handle_password(struct pf_client *client, const struct
 		bool ok = false;
 		if (!login->fake) {
 			const char *secret = login->secret;
+			/* An md5 secret is made with the role name (the login's, but for user_suffix). */
 			if (login->method == METHOD_PLAIN)
-				ok = check_plain(secret, user_name, response);
+				ok = check_plain(secret, login->user->name, response);
 			else
 				ok = pf_md5_check(secret, user_name, login->md5_salt, response);
 		}
@@ -583,9 +601,17 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 		pf_client_disconnect(client, "28000", "no username supplied");
 		return PKT_CLOSED;
 	}
-	if (!dbname || !*dbname)
-		dbname = user;
 	struct pf_client_login *login = login_state(client);
+	size_t role_len;
+	const char *suffix;
+	if (pf_state.set->tenant_key == TENANT_KEY_USER_SUFFIX &&
+	    pf_tenant_split_login(user, pf_state.set->tenant_separator, &role_len, &suffix)) {
+		login->auth_name = pf_xstrndup(user, role_len);
+		login->tenant_name = pf_xstrdup(suffix);
+	}
+	/* PostgreSQL's default database is the role's: "app" for the login "app.checkout". */
+	if (!dbname || !*dbname)
+		dbname = login->auth_name ? login->auth_name : user;
 	login->user_name = pf_xstrdup(user);
 	login->db_name = pf_xstrdup(dbname);
 	client->stream.startup_mode = false;
@@ -618,10 +644,15 @@ static enum pf_pkt_action handle_startup(struct pf_client *client, const struct 
 		pf_client_disconnect(client, "08P01", "database \"%s\" is disabled", dbname);
 		return PKT_CLOSED;
 	}
-	if (client->db->is_admin)
+	if (client->db->is_admin) {
+		/* The console knows its users by the whole name: no tenants there. */
+		free(login->auth_name);
+		free(login->tenant_name);
+		login->auth_name = login->tenant_name = NULL;
 		start_admin_auth(client, user);
-	else
-		start_auth(client, user);
+	} else {
+		start_auth(client, login->auth_name ? login->auth_name : user);
+	}
 	return client->state == CL_DEAD ? PKT_CLOSED : PKT_CONSUMED;
 }
 

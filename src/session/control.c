@@ -33,9 +33,12 @@ void pf_control_resume(struct pf_database *db)
 	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
-		/* Waiting clients get idle servers first, then new ones are opened. */
+		/* Waiting clients get idle servers first, then new ones are opened. A pool with
+		 * tenants does both in maybe_launch: its waiters may be held back by their tenant's
+		 * cap, and an idle server nobody may take would come straight back here. */
 		struct list_head *item;
-		while (statlist_count(&pool->waiting_clients) && (item = statlist_last(&pool->idle_servers)))
+		while (!pool->tenants && statlist_count(&pool->waiting_clients) &&
+		       (item = statlist_last(&pool->idle_servers)))
 			pf_link_server_ready(container_of(item, struct pf_server, node));
 		pf_link_maybe_launch(pool);
 	}

@@ -14,6 +14,7 @@
 #include "session/client.h"
 #include "session/link.h"
 #include "session/server.h"
+#include "session/tenant.h"
 #include "util/log.h"
 
 #define JANITOR_PERIOD_USEC 1000000
@@ -76,24 +77,31 @@ static void close_slow_logins(uint64_t now)
 
 /*
  * Clients waiting for a server longer than query_wait_notify get a NOTICE (once per wait),
- * longer than query_wait_timeout the error, and go. The queue is oldest first, so the scan
- * stops at the first client that has neither due.
+ * longer than query_wait_timeout (their tenant's, in a pool with tenants) the error, and go.
+ * The queue is oldest first, so the scan stops at the first client that has neither due,
+ * whatever its tenant: it waited no longer than the smallest timeout.
  */
 static void check_long_waits(struct pf_pool *pool, uint64_t now)
 {
-	usec_t limit = pf_pool_query_wait_timeout(pool);
+	usec_t pool_limit = pf_pool_query_wait_timeout(pool);
+	usec_t min_limit = pool->tenants ? pf_tenant_min_wait_timeout(pool, pool_limit) : pool_limit;
 	usec_t notify = pf_state.set->query_wait_notify;
 	bool paused = pf_state.paused || pool->db->paused;
 	struct list_head *pos, *tmp;
 	statlist_for_each_safe(pos, tmp, &pool->waiting_clients) {
 		struct pf_client *client = container_of(pos, struct pf_client, node);
 		uint64_t waited = now - client->wait_start_usec;
+		usec_t limit = client->tenant ? pf_tenant_wait_timeout(client, pool_limit) : pool_limit;
 		if (limit > 0 && !paused && waited > (uint64_t)limit) {
 			pf_client_disconnect(client, "08P01", "query_wait_timeout");
 			continue;
 		}
-		if (notify <= 0 || waited <= (uint64_t)notify)
+		if (notify <= 0 || waited <= (uint64_t)notify) {
+			/* Younger clients of a tenant with a shorter timeout may still be over it. */
+			if (!paused && min_limit > 0 && waited > (uint64_t)min_limit)
+				continue;
 			break;
+		}
 		if (!client->wait_notified) {
 			client->wait_notified = true;
 			pf_client_send_notice(client, "01000",
@@ -248,6 +256,7 @@ static void on_janitor(evutil_socket_t fd, short what, void *arg)
 		fast_close_sessions(pool);
 		close_expired_servers(pool, now);
 		pf_janitor_fill_pool(pool);
+		pf_tenant_janitor(pool, now);
 		free_if_idle(pool, now);
 	}
 	free_idle_auto_databases(now);

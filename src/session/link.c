@@ -14,6 +14,7 @@
 #include "session/client.h"
 #include "session/janitor.h"
 #include "session/server.h"
+#include "session/tenant.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -42,6 +43,9 @@ void pf_session_schedule_reap(void)
 
 void pf_link_unlink(struct pf_client *client, struct pf_server *server)
 {
+	/* Its tenant may hold one server less (only clients of pools with tenants have one). */
+	if (client->tenant)
+		pf_tenant_release(client);
 	client->idle_since_usec = pf_usec_now();
 	client->link = NULL;
 	server->link = NULL;
@@ -157,9 +161,74 @@ const char *pf_link_check_query_due(const struct pf_server *server)
 	return strcmp(query, PF_CHECK_QUERY_EMPTY) == 0 ? "" : query;
 }
 
+/* Start server_check_query on an idle server before a client gets it (it answers, then is ready). */
+static void test_server(struct pf_server *server, const char *check)
+{
+	pf_server_change_state(server, SV_TESTED);
+	if (!pf_server_send_internal(server, &check, 1, AFTER_IDLE))
+		pf_server_close(server, "server conn crashed?");
+}
+
+/* Resume a client that was given a server while paused waiting (not the one being read now). */
+static void wake_linked(struct pf_client *client, struct pf_server *server, struct pf_client *self)
+{
+	if (client != self && server->state != SV_DEAD && client->state != CL_DEAD && !server->internal_rfq)
+		pf_stream_resume_later(&client->stream);
+}
+
+/*
+ * A pool with tenants: idle servers go to whoever the scheduler picks, while a tenant with
+ * waiting clients has room (clients of capped tenants stay queued beside idle servers).
+ * Returns true when it started a server_check_query: that server is served once it answers.
+ */
+static bool dispatch_idle(struct pf_pool *pool, struct pf_client *self)
+{
+	while (pf_tenant_can_pick(pool)) {
+		struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
+									  : statlist_last(&pool->idle_servers);
+		if (!item)
+			return false;
+		struct pf_server *server = container_of(item, struct pf_server, node);
+		const char *check = pf_link_check_query_due(server);
+		if (check) {
+			test_server(server, check);
+			return true;
+		}
+		struct pf_client *client = pf_tenant_pick(pool);
+		if (!client) /* can_pick said yes: cannot happen, but never link nobody */
+			return false;
+		link_pair(client, server);
+		wake_linked(client, server, self);
+	}
+	return false;
+}
+
+/* Every request of a pool with tenants queues; the scheduler then says who is served. */
+static void request_with_tenants(struct pf_client *client)
+{
+	struct pf_pool *pool = client->pool;
+	bool paused = pf_state.paused || pool->db->paused;
+	if (!paused && statlist_count(&pool->idle_servers) == 0 && fail_fast(client))
+		return;
+	pf_client_change_state(client, CL_WAITING);
+	pf_tenant_enqueue(client);
+	if (paused)
+		return;
+	/* Served at once when its tenant has room and a server is idle (read on, not woken). */
+	if (dispatch_idle(pool, client)) {
+		pf_tenant_arm_timer(pool);
+		return; /* a server is being checked: no new one for this request */
+	}
+	pf_link_maybe_launch(pool);
+}
+
 void pf_link_request_server(struct pf_client *client)
 {
 	struct pf_pool *pool = client->pool;
+	if (pool->tenants) {
+		request_with_tenants(client);
+		return;
+	}
 	/* PAUSE: nobody gets a server until RESUME. */
 	if (pf_state.paused || pool->db->paused) {
 		pf_client_change_state(client, CL_WAITING);
@@ -176,9 +245,7 @@ void pf_link_request_server(struct pf_client *client)
 		}
 		/* The client waits while the server proves it is alive; then it is first in line. */
 		pf_client_change_state(client, CL_WAITING);
-		pf_server_change_state(server, SV_TESTED);
-		if (!pf_server_send_internal(server, &check, 1, AFTER_IDLE))
-			pf_server_close(server, "server conn crashed?");
+		test_server(server, check);
 		return;
 	}
 	if (fail_fast(client))
@@ -229,8 +296,18 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 {
 	if (pf_state.paused || pool->db->paused)
 		return;
-	int demand = statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) +
-		     statlist_count(&pool->auth_lookups);
+	int demand = statlist_count(&pool->welcome_clients) + statlist_count(&pool->auth_lookups);
+	if (!pool->tenants) {
+		demand += statlist_count(&pool->waiting_clients);
+	} else {
+		/* Idle servers first (a release or a reserve timeout may have given a tenant room);
+		 * then only clients whose tenant has room make the pool grow. */
+		bool testing = dispatch_idle(pool, NULL);
+		pf_tenant_arm_timer(pool);
+		if (testing)
+			return;
+		demand += pf_tenant_can_pick(pool);
+	}
 	if (demand == 0)
 		return;
 	enum pf_launch_block block = pf_pool_launch_check(pool, false);
@@ -244,11 +321,20 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 		pf_server_launch(pool);
 		return;
 	}
-	struct list_head *oldest = statlist_first(&pool->waiting_clients);
-	uint64_t waited = oldest ? pf_usec_now() - container_of(oldest, struct pf_client, node)->wait_start_usec : 0;
-	if (oldest && pf_pool_may_use_reserve(pool, waited)) {
-		launch_reserve(pool);
-		return;
+	/* The pool is full: a tenant whose client waited its own reserve_pool_timeout may get one more. */
+	if (pool->tenants) {
+		if (pf_tenant_take_reserve(pool)) {
+			pf_server_launch(pool);
+			return;
+		}
+	} else {
+		struct list_head *oldest = statlist_first(&pool->waiting_clients);
+		uint64_t waited =
+			oldest ? pf_usec_now() - container_of(oldest, struct pf_client, node)->wait_start_usec : 0;
+		if (oldest && pf_pool_may_use_reserve(pool, waited)) {
+			launch_reserve(pool);
+			return;
+		}
 	}
 	/* Waiting clients (and lookups) of a pool that cannot log in get the error instead of a hang. */
 	if (pool->last_login_failed && pf_pool_server_count(pool) == 0 && statlist_count(&pool->login_servers) == 0) {
@@ -318,16 +404,21 @@ static void serve_clients(struct pf_server *server)
 	}
 	if (server->state == SV_DEAD)
 		return;
-	/* Oldest waiting client first (FIFO): O(1), whatever the queue length. */
-	struct list_head *first = statlist_first(&pool->waiting_clients);
-	if (!first) {
+	struct pf_client *client;
+	if (pool->tenants) {
+		/* The scheduler's pick; nobody when every waiting client's tenant is at its cap. */
+		client = pf_tenant_pick(pool);
+	} else {
+		/* Oldest waiting client first (FIFO): O(1), whatever the queue length. */
+		struct list_head *first = statlist_first(&pool->waiting_clients);
+		client = first ? container_of(first, struct pf_client, node) : NULL;
+	}
+	if (!client) {
 		make_idle(server);
 		return;
 	}
-	struct pf_client *client = container_of(first, struct pf_client, node);
 	link_pair(client, server);
-	if (server->state != SV_DEAD && client->state != CL_DEAD && !server->internal_rfq)
-		pf_stream_resume_later(&client->stream);
+	wake_linked(client, server, NULL);
 	pf_link_maybe_launch(pool);
 }
 

@@ -15,6 +15,7 @@
 #include "session/auth_query.h"
 #include "session/client.h"
 #include "session/link.h"
+#include "session/tenant.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -262,6 +263,8 @@ static void count_query(struct pf_server *server, struct pf_stats *stats, char s
 		stats->xact_count++;
 		stats->xact_time += now - server->xact_start_usec;
 		server->xact_start_usec = 0;
+		if (server->link->tenant) /* SHOW TENANTS; only clients of pools with tenants have one */
+			server->link->tenant->tenant->xact_count++;
 	}
 }
 

@@ -768,3 +768,32 @@ def test_server_that_stops_answering_mid_query(fpg, pgfjord, proxies):
     waited = wait_serving(p, 6)
     assert waited < 4, waited
     assert_healthy(p, pid, pool_size=1)
+
+
+# --------------------------------------------------------------------------------------------
+# a cancel request the server never answers
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 has no cancel_wait_timeout")
+def test_cancel_wait_timeout_drops_a_cancel_the_server_never_takes(fpg, pgfjord, proxies):
+    """The server's address accepts the cancel connection but nothing answers (frozen proxy):
+    the pooler gives up on it after cancel_wait_timeout instead of holding it for good, the
+    query runs to its end uncancelled, and everybody else is served."""
+    px = FreezeProxy(fpg.port).start()
+    proxies.append(px)
+    p = fault_pooler(fpg, pgfjord, cancel_wait_timeout=1, databases={
+        "app": f"host=127.0.0.1 port={px.port} dbname=app"})
+    pid = p.pid
+    with connect(p) as c:
+        c.execute("select 1")  # its server is connected through the proxy, unfrozen
+        px.freeze_new = True   # the cancel connection will be accepted and left silent
+        threading.Timer(0.5, c.cancel).start()
+        t0 = time.monotonic()
+        assert c.execute("select pg_sleep(2.5), 7").fetchone()[1] == 7  # never cancelled
+        assert time.monotonic() - t0 >= 2.4
+    h_wait = time.monotonic() + 5
+    while "cancel_wait_timeout" not in p.log() and time.monotonic() < h_wait:
+        time.sleep(0.1)
+    assert "closing because: cancel_wait_timeout" in p.log()
+    px.freeze_new = False
+    query_ok(p)
+    assert_healthy(p, pid)

@@ -382,7 +382,7 @@ static void test_option_table(void **state)
 			if (!(t[j].flags & OPT_ALIAS) && t[j].offset == t[i].offset)
 				fail_msg("%s and %s share a field", t[j].name, t[i].name);
 	}
-	assert_int_equal(acted, 94);
+	assert_int_equal(acted, 96);
 
 	assert_ptr_equal(pf_option_find("MAX_CLIENT_CONN"), pf_option_find("max_client_conn"));
 	assert_null(pf_option_find("no_such_key"));
@@ -397,6 +397,8 @@ static void test_option_table(void **state)
 	assert_true(pf_option_find("max_prepared_statements")->flags & OPT_ACTED);
 	assert_false(pf_option_find("sbuf_loopcnt")->flags & OPT_ACTED);
 	assert_true(pf_option_find("client_tls_sslmode")->flags & OPT_ACTED);
+	assert_true(pf_option_find("tenant_key")->flags & OPT_ACTED);
+	assert_true(pf_option_find("tenant_separator")->flags & OPT_ACTED);
 	assert_non_null(pf_option_find("pool_idle_timeout"));
 }
 
@@ -654,7 +656,7 @@ static void test_conf_load_realistic(void **state)
 	assert_int_equal(count_in_log("parameter tcp_keepalive"), 0);
 	assert_int_equal(count_in_log("pgbouncer.ini:36: section [peers] is not supported yet, ignored"), 1);
 	assert_int_equal(count_in_log("section [peers]"), 1);
-	assert_int_equal(count_in_log("section [tenants] is not supported yet"), 1);
+	assert_int_equal(count_in_log("section [tenants]"), 0); /* acted on since issue #7 */
 	assert_int_equal(count_in_log("pgbouncer.ini:40: unknown section [whatever], ignored"), 1);
 
 	pf_conf_free(conf);

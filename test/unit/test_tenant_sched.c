@@ -513,6 +513,10 @@ static void test_tenant_table(void **state)
 	}
 	assert_null(pf_tsched_find(&s, "fn-0"));
 	assert_non_null(pf_tsched_find(&s, "fn-1"));
+	/* The caller's record rides along with the tenant. */
+	assert_null(pf_ts_tenant_data(pf_tsched_find(&s, "fn-1")));
+	pf_ts_tenant_set_data(pf_tsched_find(&s, "fn-1"), &c[1]);
+	assert_ptr_equal(pf_ts_tenant_data(pf_tsched_find(&s, "fn-1")), &c[1]);
 	assert_int_equal(s.n_tenants, 501);
 
 	/* Queued waiters are let go at free. */

@@ -176,9 +176,9 @@ static void test_keys(void **state)
 	assert_non_null(key);
 	assert_non_null(sep);
 	assert_true(key->flags & OPT_RELOAD);
-	/* Accepted with a warning until the scheduler is wired into the pools. */
-	assert_false(key->flags & OPT_ACTED);
-	assert_false(sep->flags & OPT_ACTED);
+	/* Acted on since the scheduler is wired into the pools: no warning. */
+	assert_true(key->flags & OPT_ACTED);
+	assert_true(sep->flags & OPT_ACTED);
 
 	pf_settings_defaults(&s);
 	assert_int_equal(s.tenant_key, TENANT_KEY_NONE);
@@ -289,7 +289,7 @@ static int group_setup(void **state)
 	snprintf(tmpdir, sizeof(tmpdir), "%s/pgfjord-test-tenants-XXXXXX", base);
 	if (!mkdtemp(tmpdir))
 		return -1;
-	/* Keep the expected "[tenants] is not supported yet" warnings off the terminal. */
+	/* Keep the log lines of the loads off the terminal. */
 	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
 	pf_log_setup(0, 1, logpath, 0, NULL, NULL);
 	return 0;
