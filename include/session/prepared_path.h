@@ -103,7 +103,5 @@ void pf_pp_server_internal_note(struct pf_server *server, const struct pf_pkt *p
 void pf_pp_server_closed(struct pf_server *server);
 /* The client leaves, or DISCARD ALL / DEALLOCATE ALL: its names go. */
 void pf_pp_client_closed(struct pf_client *client);
-/* Statements left in the registry (SHOW MEM, leak checks). */
-size_t pf_pp_registry_count(void);
 
 #endif

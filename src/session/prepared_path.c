@@ -68,7 +68,8 @@ enum item_kind {
 
 struct pf_pp_item {
 	uint8_t kind;
-	uint8_t want; /* IT_DROP: the answer dropped; IT_FAKE: the one sent; IT_ERROR: enum pf_ps_result */
+	uint8_t want; /* IT_DROP: the answer dropped; IT_FAKE: the one sent; IT_ERROR: PF_PS_EXISTS,
+		       * PF_PS_MISSING or ERR_FAILED_BLOCK */
 	uint8_t undo;
 	uint32_t n;
 	struct pf_ps_stmt *st; /* a reference, or NULL */
@@ -95,11 +96,6 @@ void pf_pp_client_closed(struct pf_client *client)
 	pf_ps_client_clear(client->ps);
 	free(client->ps);
 	client->ps = NULL;
-}
-
-size_t pf_pp_registry_count(void)
-{
-	return registry_ready ? pf_ps_registry_count(&registry) : 0;
 }
 
 /* After a RELOAD to 0, clients that logged in before keep translating their names (they mean
@@ -590,7 +586,8 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 	    !may_end_block((const char *)key))
 		return fail_parse(client, server, ERR_FAILED_BLOCK, name, key, key_len);
 	struct pf_ps_stmt *st;
-	enum pf_ps_result r = pf_ps_client_parse(view(client), reg(), name, key, key_len, &client->pool->db->stats, &st);
+	struct pf_stats *stats = &client->pool->db->stats;
+	enum pf_ps_result r = pf_ps_client_parse(view(client), reg(), name, key, key_len, stats, &st);
 	if (r == PF_PS_EXISTS)
 		return fail_parse(client, server, r, name, key, key_len);
 	client->ext_in_flight = true;
