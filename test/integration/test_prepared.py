@@ -913,3 +913,27 @@ def test_statement_mode(pg, pgfjord):
     assert a.run("st", 1)[1][0]["C"] == "26000"
     a.close()
     b.close()
+
+
+@pytest.mark.pgfjord_only(NEEDS_PS)
+@pytest.mark.timeout(120)
+def test_tls_clients(pg, pgfjord, certs):
+    """The pooler's own answers and renamed messages through a TLS client stream."""
+    p = pooler(pg, pgfjord, client_tls_sslmode="require",
+               client_tls_cert_file=certs.path("server.crt"),
+               client_tls_key_file=certs.path("server.key"))
+
+    def one(i):
+        with psycopg.connect(p.dsn(user=MD5_USER, password=MD5_PASS, sslmode="require"),
+                             autocommit=True, prepare_threshold=0) as c:
+            for k in range(30):
+                assert c.execute("select %s::int * 5", (k,)).fetchone() == (k * 5,)
+                with c.pipeline() as pl:
+                    curs = [c.execute("select %s::text || %s::text", (i, j)) for j in range(5)]
+                    pl.sync()
+                    assert [cur.fetchone()[0] for cur in curs] == [f"{i}{j}" for j in range(5)]
+                with c.transaction():
+                    assert c.execute("select %s::int - 1", (k,)).fetchone() == (k - 1,)
+
+    errors = run_threads(one, 8, timeout=100)
+    assert errors == [], errors[:5]

@@ -148,3 +148,37 @@ def test_scram_plus_from_clients_and_pass_through(tls_pg, pgfjord, certs):
         p.connect(user=SCRAM_USER, password="wrong", sslmode="require", channel_binding="require")
     with p.connect(user=SCRAM_USER, password=SCRAM_PASS, sslmode="require", channel_binding="disable") as c:
         assert c.execute("select 1").fetchone()[0] == 1
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 has no max_prepared_statements")
+def test_prepared_statements_over_tls_to_the_server(tls_pg, pgfjord, certs):
+    """Renamed Binds, injected Parses and Closes, and the pooler's own answers, with a TLS
+    stream to PostgreSQL (its only output queue carries the injected bytes in order)."""
+    import threading
+    p = server_tls_pooler(tls_pg, pgfjord, certs, "require", default_pool_size=1,
+                          max_prepared_statements=2)
+    errors = []
+
+    def one(i):
+        try:
+            with psycopg.connect(p.dsn(user=TRUST_USER), autocommit=True,
+                                 prepare_threshold=0) as c:
+                for k in range(40):
+                    # five texts over a cache of two: evictions and lazy Parses all along
+                    v = c.execute(f"select %s::int + {k % 5}", (i,)).fetchone()[0]
+                    assert v == i + k % 5, (v, i, k)
+                    with c.pipeline() as pl:
+                        curs = [c.execute("select %s::text", (f"{i}-{j}",)) for j in range(3)]
+                        pl.sync()
+                        assert [x.fetchone()[0] for x in curs] == [f"{i}-{j}" for j in range(3)]
+        except Exception as e:
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "clients hung"
+    assert errors == [], errors[:5]
+    assert backend_ssl(tls_pg) and all(r[0] for r in backend_ssl(tls_pg))
