@@ -36,4 +36,17 @@ enum pf_sqlcmd {
  */
 enum pf_sqlcmd pf_sqlcmd_parse(const char *sql, size_t len, char name[PF_SQLCMD_NAME_MAX]);
 
+/*
+ * SET of a setting to an integer, as drivers send it after login (pgJDBC: "SET
+ * extra_float_digits = 3"): the whole text must be `SET [SESSION] name {= | TO} value` with
+ * value an integer literal (optionally signed) or DEFAULT, or `RESET name`. PF_SQLCMD_SET
+ * fills name (lower case, as PostgreSQL folds it) and value (the literal as written, or ""
+ * for DEFAULT); PF_SQLCMD_RESET fills name. Anything else, SET LOCAL and other values
+ * included, is PF_SQLCMD_OTHER: the pooler only follows what it can state exactly.
+ */
+#define PF_SQLCMD_VALUE_MAX 24
+enum pf_sqlcmd_set { PF_SQLCMD_SET_OTHER, PF_SQLCMD_SET, PF_SQLCMD_RESET };
+enum pf_sqlcmd_set pf_sqlcmd_parse_set(const char *sql, size_t len, char name[PF_SQLCMD_NAME_MAX],
+				       char value[PF_SQLCMD_VALUE_MAX]);
+
 #endif

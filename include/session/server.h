@@ -12,6 +12,7 @@
 #include "pool/params.h"
 #include "pool/pool.h"
 #include "pool/prepared_server.h"
+#include "proto/sqlcmd.h"
 #include "session/prepared_path.h"
 #include "util/list.h"
 
@@ -67,6 +68,11 @@ struct pf_server {
 	uint64_t idle_in_tx_since_usec; /* answered everything inside a transaction (idle_transaction_timeout) */
 	uint64_t connect_usec;
 	uint64_t last_used_usec;
+	/* A client's SET of an unreported tracked parameter, applied at its ReadyForQuery, the
+	 * set_z-th from now (0: none); session/param_set.c. */
+	uint8_t set_z;
+	int8_t set_idx;
+	char set_value[PF_SQLCMD_VALUE_MAX]; /* "" = the default */
 	struct pf_ps_server ps;         /* statements prepared on it, under their PF_ names */
 	struct pf_pp_queue pq;          /* answers owed for the pooler's messages, and counters */
 	struct event timer;             /* connect timeout */

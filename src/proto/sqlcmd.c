@@ -198,3 +198,64 @@ enum pf_sqlcmd pf_sqlcmd_parse(const char *sql, size_t len, char name[PF_SQLCMD_
 		copy_name(&t, name);
 	return cmd;
 }
+
+enum pf_sqlcmd_set pf_sqlcmd_parse_set(const char *sql, size_t len, char name[PF_SQLCMD_NAME_MAX],
+				       char value[PF_SQLCMD_VALUE_MAX])
+{
+	const char *nul = memchr(sql, 0, len);
+	struct lexer lx = { sql, nul ? nul : sql + len };
+	struct token t, n;
+	bool reset;
+
+	if (!skip_empty(&lx) || next_token(&lx, &t) != 1)
+		return PF_SQLCMD_SET_OTHER;
+	reset = is_keyword(&t, "RESET");
+	if (!reset && !is_keyword(&t, "SET"))
+		return PF_SQLCMD_SET_OTHER;
+	if (next_token(&lx, &n) != 1)
+		return PF_SQLCMD_SET_OTHER;
+	if (!reset && is_keyword(&n, "SESSION")) {
+		/* SESSION may also be the setting's name ("SET session = 1" is refused anyway). */
+		if (next_token(&lx, &n) != 1)
+			return PF_SQLCMD_SET_OTHER;
+	}
+	if (is_keyword(&n, "LOCAL") || is_keyword(&n, "ALL") || is_keyword(&n, "TIME") ||
+	    is_keyword(&n, "ROLE") || is_keyword(&n, "TRANSACTION"))
+		return PF_SQLCMD_SET_OTHER;
+	copy_name(&n, name);
+	if (reset)
+		return at_end(&lx) ? PF_SQLCMD_RESET : PF_SQLCMD_SET_OTHER;
+	if (!skip_blank(&lx) || lx.p >= lx.end)
+		return PF_SQLCMD_SET_OTHER;
+	if (*lx.p == '=') {
+		lx.p++;
+	} else {
+		struct token to;
+		if (next_token(&lx, &to) != 1 || !is_keyword(&to, "TO"))
+			return PF_SQLCMD_SET_OTHER;
+	}
+	if (!skip_blank(&lx) || lx.p >= lx.end)
+		return PF_SQLCMD_SET_OTHER;
+	struct lexer save = lx;
+	struct token d;
+	if (next_token(&lx, &d) == 1) {
+		if (!is_keyword(&d, "DEFAULT") || !at_end(&lx))
+			return PF_SQLCMD_SET_OTHER;
+		value[0] = '\0';
+		return PF_SQLCMD_SET;
+	}
+	lx = save;
+	const char *start = lx.p;
+	if (*lx.p == '-' || *lx.p == '+')
+		lx.p++;
+	const char *digits = lx.p;
+	while (lx.p < lx.end && *lx.p >= '0' && *lx.p <= '9')
+		lx.p++;
+	size_t vlen = (size_t)(lx.p - start);
+	if (lx.p == digits || vlen >= PF_SQLCMD_VALUE_MAX || (lx.p < lx.end && ident_cont(*lx.p)) ||
+	    (lx.p < lx.end && *lx.p == '.') || !at_end(&lx))
+		return PF_SQLCMD_SET_OTHER;
+	memcpy(value, start, vlen);
+	value[vlen] = '\0';
+	return PF_SQLCMD_SET;
+}

@@ -16,6 +16,7 @@
 #include "proto/build.h"
 #include "proto/proto.h"
 #include "session/link.h"
+#include "session/param_set.h"
 #include "session/prepared_path.h"
 #include "session/server.h"
 #include "session/tenant.h"
@@ -334,8 +335,15 @@ static enum pf_pkt_action client_packet(struct pf_client *client, const struct p
 		server->pq.ext_sent = 0;
 		if (pkt->type == PF_FE_SYNC)
 			client->ext_in_flight = false;
+		else if (pkt->type == PF_FE_QUERY && pf_param_set_maybe(pkt->prefix, pkt->avail))
+			pf_param_set_seen(server, pkt); /* SET extra_float_digits = 3 (pgJDBC) */
 		break;
 	case PF_FE_PARSE:
+		if (pkt->avail > 1 && !pkt->prefix[0] && pf_param_set_maybe(pkt->prefix + 1, pkt->avail - 1))
+			pf_param_set_seen(server, pkt);
+		server->pq.ext_sent++;
+		client->ext_in_flight = true;
+		break;
 	case PF_FE_BIND:
 	case PF_FE_DESCRIBE:
 	case PF_FE_EXECUTE:

@@ -15,6 +15,7 @@
 #include "session/auth_query.h"
 #include "session/client.h"
 #include "session/link.h"
+#include "session/param_set.h"
 #include "session/tenant.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -285,9 +286,12 @@ static enum pf_pkt_action linked_rfq(struct pf_server *server, const struct pf_p
 		return PKT_NEED_FULL;
 	char status = 'I';
 	pf_parse_rfq(pkt->body, pkt->body_len, &status);
+	char before = server->tx_status;
 	server->tx_status = status;
 	if (server->expect_rfq > 0)
 		server->expect_rfq--;
+	if (server->set_z && --server->set_z == 0)
+		pf_param_set_answered(server, before, status, server->pq.ext_failed);
 	server->pq.ext_ends = 0;
 	server->pq.ext_failed = false;
 	count_query(server, stats, status);

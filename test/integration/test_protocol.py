@@ -366,3 +366,53 @@ def test_driver_startup_parameters_are_tracked(pg, pgfjord):
     for conn in (b, plain):
         conn.close()
     pg.execute("drop schema fjord_sp", dbname="app")
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 refuses extra_float_digits and follows no SET of it")
+def test_set_of_an_unreported_parameter_follows_the_client(pg, pgfjord):
+    """pgJDBC sends extra_float_digits=2 at startup, then SET extra_float_digits = 3 (as an
+    unnamed Parse): the client keeps 3 on every server. A SET inside a block that is rolled
+    back, or SET LOCAL, is not followed."""
+    p = trust_pooler(pg, pgfjord, default_pool_size=2)
+    a = p.wire()
+    a.login(TRUST_USER, "app", extra_float_digits="2")
+    other = p.connect(user=TRUST_USER)
+
+    def efd():
+        rows, err, _ = a.query("select current_setting('extra_float_digits'), pg_backend_pid()")
+        assert err is None, err
+        return rows[0]
+
+    def moved(want):
+        # the other client holds one server or none, so that a runs on both in turn
+        pids = set()
+        for k in range(6):
+            if k % 2:
+                other.execute("begin")
+            value, pid = efd()
+            pids.add(pid)
+            assert value == want, (value, want, k)
+            if k % 2:
+                other.execute("commit")
+        return pids
+
+    assert len(moved("2")) == 2
+    # the extended form, as pgJDBC sends it
+    parse = h.msg(b"P", b"\0SET extra_float_digits = 3\0\0\0")
+    bind = h.msg(b"B", b"\0\0\0\0\0\0\0\0")
+    execute = h.msg(b"E", b"\0\0\0\0\0")
+    a.send(parse + bind + execute + h.msg(b"S"))
+    assert [t for t, _ in a.read_until((b"Z",))] == [b"1", b"2", b"C", b"Z"]
+    moved("3")
+    rows, err, _ = a.query("SET extra_float_digits TO -1")
+    assert err is None
+    moved("-1")
+    # rolled back, local: not the client's
+    for sql in ("begin; set extra_float_digits = 0; rollback", "set local extra_float_digits = 0"):
+        rows, err, _ = a.query(sql)
+        moved("-1")
+    rows, err, _ = a.query("RESET extra_float_digits")
+    assert err is None
+    moved("1")
+    a.close()
+    other.close()

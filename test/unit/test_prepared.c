@@ -877,6 +877,44 @@ static void test_sqlcmd(void **state)
 	}
 }
 
+static void test_sqlcmd_set(void **state)
+{
+	char name[PF_SQLCMD_NAME_MAX], value[PF_SQLCMD_VALUE_MAX];
+	struct {
+		const char *sql;
+		enum pf_sqlcmd_set want;
+		const char *name, *value;
+	} cases[] = {
+		{ "SET extra_float_digits = 3", PF_SQLCMD_SET, "extra_float_digits", "3" },
+		{ "set Extra_Float_Digits to -2;", PF_SQLCMD_SET, "extra_float_digits", "-2" },
+		{ " /* c */ SET SESSION extra_float_digits=+1 ;; ", PF_SQLCMD_SET, "extra_float_digits", "+1" },
+		{ "SET extra_float_digits TO DEFAULT", PF_SQLCMD_SET, "extra_float_digits", "" },
+		{ "RESET extra_float_digits", PF_SQLCMD_RESET, "extra_float_digits", NULL },
+		{ "SET \"Extra\" = 1", PF_SQLCMD_SET, "Extra", "1" },
+		{ "SET LOCAL extra_float_digits = 3", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET extra_float_digits = 3.5", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET extra_float_digits = '3'", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET extra_float_digits = 3x", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET extra_float_digits = 3; SELECT 1", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET search_path = a, b", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET TIME ZONE 3", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET SESSION AUTHORIZATION bob", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "RESET ALL", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET x =", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SET x = -", PF_SQLCMD_SET_OTHER, NULL, NULL },
+		{ "SELECT 1", PF_SQLCMD_SET_OTHER, NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum pf_sqlcmd_set got = pf_sqlcmd_parse_set(cases[i].sql, strlen(cases[i].sql), name, value);
+		if (got != cases[i].want)
+			fail_msg("%s: %d, want %d", cases[i].sql, got, cases[i].want);
+		if (cases[i].name)
+			assert_string_equal(name, cases[i].name);
+		if (cases[i].value)
+			assert_string_equal(value, cases[i].value);
+	}
+}
+
 static void test_sqlcmd_bounds(void **state)
 {
 	char name[PF_SQLCMD_NAME_MAX];
@@ -947,6 +985,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rewrite_describe_close, setup, teardown),
 		cmocka_unit_test(test_sqlcmd),
 		cmocka_unit_test(test_sqlcmd_bounds),
+		cmocka_unit_test(test_sqlcmd_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,9 @@ public class PgJdbcCheck {
                         if (!"3".equals(rs.getString(1)))
                             throw new IllegalStateException("extra_float_digits = " + rs.getString(1));
                     }
+                    // pgJDBC sent extra_float_digits=2 at startup, then SET extra_float_digits = 3:
+                    // the pooler follows the SET, so every server the connection gets has 3
+                    PreparedStatement efd = c.prepareStatement("select current_setting('extra_float_digits')");
                     PreparedStatement mul = c.prepareStatement("select ?::int * 2, ?::text");
                     PreparedStatement dbl = c.prepareStatement("select ?::float8 / 3");
                     for (int k = 0; k < queries; k++) {
@@ -60,6 +63,13 @@ public class PgJdbcCheck {
                             }
                             c.commit();
                             c.setAutoCommit(true);
+                        }
+                        if (k % 10 == 5) {
+                            try (ResultSet rs = efd.executeQuery()) {
+                                rs.next();
+                                if (!"3".equals(rs.getString(1)))
+                                    throw new IllegalStateException("extra_float_digits = " + rs.getString(1) + " at " + k);
+                            }
                         }
                         done.incrementAndGet();
                     }
