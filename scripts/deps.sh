@@ -22,6 +22,14 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+# The node client tests (test_prepared.py) need node and npm; a machine that has them from
+# elsewhere (NodeSource) keeps its own, Debian's are installed otherwise.
+if ! command -v npm >/dev/null 2>&1; then
+  for p in nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
+
 if [ "${1:-}" = "--check" ]; then
   if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#PKGS[@]} packages installed"
