@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +14,6 @@
 #include "config/config.h"
 #include "config/connstr.h"
 #include "util/buf.h"
-
-#define assert_contains(hay, needle)                                                     \
-	do {                                                                              \
-		const char *h_ = (hay), *n_ = (needle);                                   \
-		if (!h_ || !strstr(h_, n_))                                               \
-			fail_msg("\"%s\" not found in \"%s\"", n_, h_ ? h_ : "(null)"); \
-	} while (0)
 
 /* Collects pairs as "key=[value]" lines. */
 static int collect(void *arg, const char *key, const char *value, char *err, size_t errlen)

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <limits.h>
@@ -18,27 +20,6 @@
 #include "config/hba.h"
 #include "util/buf.h"
 
-static char tmpdir[256]; /* short, so that paths built from it fit in PATH_MAX */
-
-#define assert_contains(hay, needle)                                                                              \
-	do {                                                                                                      \
-		const char *h_ = (hay), *n_ = (needle);                                                           \
-		if (!h_ || !strstr(h_, n_))                                                                       \
-			fail_msg("\"%s\" not found in \"%s\"", n_, h_ ? h_ : "(null)");                           \
-	} while (0)
-
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-	return path;
-}
 
 static struct pf_hba *load(const char *text)
 {
@@ -615,21 +596,14 @@ static void test_errors(void **state)
 	assert_contains(err, "missing.conf: could not open auth_hba_file: No such file or directory");
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "%s/pgfjord-test-hba-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return test_files_setup("hba");
 }
 
 static int group_teardown(void **state)
 {
-	return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return test_files_teardown();
 }
 
 int main(void)

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,27 +16,6 @@
 
 #include "config/ident.h"
 
-static char tmpdir[256]; /* short, so that paths built from it fit in PATH_MAX */
-
-#define assert_contains(hay, needle)                                                                              \
-	do {                                                                                                      \
-		const char *h_ = (hay), *n_ = (needle);                                                           \
-		if (!h_ || !strstr(h_, n_))                                                                       \
-			fail_msg("\"%s\" not found in \"%s\"", n_, h_ ? h_ : "(null)");                           \
-	} while (0)
-
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-	return path;
-}
 
 static struct pf_ident *load(const char *text)
 {
@@ -193,21 +174,14 @@ static void test_empty(void **state)
 	pf_ident_free(ident);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "%s/pgfjord-test-ident-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return test_files_setup("ident");
 }
 
 static int group_teardown(void **state)
 {
-	return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return test_files_teardown();
 }
 
 int main(void)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,32 +25,10 @@
 #include "util/buf.h"
 #include "util/log.h"
 
-static char tmpdir[256]; /* short, so that paths built from it fit in PATH_MAX */
 static char logpath[PATH_MAX];
 static char sample_ini[PATH_MAX];
 
 /* ---- helpers ---- */
-
-#define assert_contains(hay, needle)                                                     \
-	do {                                                                              \
-		const char *h_ = (hay), *n_ = (needle);                                   \
-		if (!h_ || !strstr(h_, n_))                                               \
-			fail_msg("\"%s\" not found in \"%s\"", n_, h_ ? h_ : "(null)"); \
-	} while (0)
-
-/* Write `text` to tmpdir/name; returns the full path (static buffer, one at a time). */
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-	return path;
-}
 
 static char *read_whole(const char *path)
 {
@@ -737,18 +717,12 @@ static void test_sample_config(void **state)
 
 /* ---- setup ---- */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	const char *top = getenv("TOP_SRCDIR");
 	char *abs;
 
-	snprintf(tmpdir, sizeof(tmpdir), "%s/pgfjord-test-ini-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(tmpdir))
+	if (test_files_setup("ini") < 0)
 		return -1;
 	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
 	/* Absolute, because some tests chdir into tmpdir. */
@@ -764,7 +738,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	pf_log_setup(0, 1, NULL, 0, NULL, NULL);
-	return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return test_files_teardown();
 }
 
 int main(void)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,28 +25,6 @@
 #include "config/tenants.h"
 #include "util/log.h"
 
-static char tmpdir[256];
-
-#define assert_contains(hay, needle)                                                     \
-	do {                                                                              \
-		const char *h_ = (hay), *n_ = (needle);                                   \
-		if (!h_ || !strstr(h_, n_))                                               \
-			fail_msg("\"%s\" not found in \"%s\"", n_, h_ ? h_ : "(null)"); \
-	} while (0)
-
-/* Write `text` to tmpdir/name; returns the full path (static buffer, one at a time). */
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-	return path;
-}
 
 static struct pf_conf *load_text(const char *text)
 {
@@ -276,18 +256,11 @@ static void test_split_login(void **state)
 
 /* ---- setup ---- */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	char logpath[PATH_MAX];
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 
-	snprintf(tmpdir, sizeof(tmpdir), "%s/pgfjord-test-tenants-XXXXXX", base);
-	if (!mkdtemp(tmpdir))
+	if (test_files_setup("tenants") < 0)
 		return -1;
 	/* Keep the log lines of the loads off the terminal. */
 	snprintf(logpath, sizeof(logpath), "%s/test.log", tmpdir);
@@ -298,7 +271,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	pf_log_setup(0, 1, NULL, 0, NULL, NULL);
-	return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return test_files_teardown();
 }
 
 int main(void)
