@@ -153,6 +153,21 @@ extern struct pf_state pf_state;
 	     pos_ = tmp_, tmp_ = pos_->next)                                                               \
 		if (((pool) = container_of(pos_, struct pf_pool, node)), 1)
 
+/*
+ * Every server list of a pool, in SHOW SERVERS order; all but PF_IDLE_LIST hold servers in
+ * use. One definition, so that a walk over "all servers" cannot forget a list.
+ */
+#define PF_SERVER_LISTS 5
+#define PF_IDLE_LIST 1
+static inline void pf_pool_server_lists(struct pf_pool *pool, struct stat_list *lists[PF_SERVER_LISTS])
+{
+	lists[0] = &pool->active_servers;
+	lists[PF_IDLE_LIST] = &pool->idle_servers;
+	lists[2] = &pool->used_servers;
+	lists[3] = &pool->tested_servers;
+	lists[4] = &pool->login_servers;
+}
+
 void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
 void pf_pool_state_free(void);
 /* auth_hba_file (when auth_type = hba) and auth_ident_file (when set) of these settings;

@@ -414,9 +414,9 @@ static void each_server_list(struct pf_rs *rs, bool sockets, bool only_active)
 	struct pf_pool *pool;
 	struct list_head *pos, *tmp;
 	pf_for_each_pool(pool) {
-		struct stat_list *lists[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
-					      &pool->tested_servers, &pool->login_servers };
-		for (int i = 0; i < 5; i++) {
+		struct stat_list *lists[PF_SERVER_LISTS];
+		pf_pool_server_lists(pool, lists);
+		for (int i = 0; i < PF_SERVER_LISTS; i++) {
 			statlist_for_each_safe(pos, tmp, lists[i]) {
 				struct pf_server *server = container_of(pos, struct pf_server, node);
 				if (!only_active || server->stream.buf)

@@ -155,9 +155,9 @@ static void close_all_connections(void)
 				pf_client_disconnect(client, "57P01", "pooler is shutting down");
 			}
 		}
-		struct stat_list *server_lists[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
-						     &pool->tested_servers, &pool->login_servers };
-		for (size_t i = 0; i < 5; i++) {
+		struct stat_list *server_lists[PF_SERVER_LISTS];
+		pf_pool_server_lists(pool, server_lists);
+		for (size_t i = 0; i < PF_SERVER_LISTS; i++) {
 			statlist_for_each_safe(cpos, ctmp, server_lists[i]) {
 				pf_server_close(container_of(cpos, struct pf_server, node), "server shutting down");
 			}

@@ -50,8 +50,7 @@ int pf_control_busy_servers(struct pf_database *db)
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
 		if (pool_matches(pool, db))
-			n += statlist_count(&pool->active_servers) + statlist_count(&pool->used_servers) +
-			     statlist_count(&pool->tested_servers) + statlist_count(&pool->login_servers);
+			n += pf_pool_server_count(pool) - statlist_count(&pool->idle_servers);
 	}
 	return n;
 }
@@ -72,9 +71,11 @@ static int walk_busy_servers(struct pf_database *db, bool mark)
 	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
-		struct stat_list *servers[] = { &pool->active_servers, &pool->used_servers, &pool->tested_servers,
-						&pool->login_servers };
-		for (int i = 0; i < 4; i++) {
+		struct stat_list *servers[PF_SERVER_LISTS];
+		pf_pool_server_lists(pool, servers);
+		for (int i = 0; i < PF_SERVER_LISTS; i++) {
+			if (i == PF_IDLE_LIST)
+				continue;
 			struct list_head *pos, *tmp;
 			statlist_for_each_safe(pos, tmp, servers[i]) {
 				struct pf_server *server = container_of(pos, struct pf_server, node);
@@ -101,9 +102,9 @@ void pf_control_kill(struct pf_database *db, const char *reason)
 				pf_client_disconnect(container_of(pos, struct pf_client, node), "08P01", "%s", reason);
 			}
 		}
-		struct stat_list *servers[] = { &pool->active_servers, &pool->idle_servers, &pool->used_servers,
-						&pool->tested_servers, &pool->login_servers };
-		for (int i = 0; i < 5; i++)
+		struct stat_list *servers[PF_SERVER_LISTS];
+		pf_pool_server_lists(pool, servers);
+		for (int i = 0; i < PF_SERVER_LISTS; i++)
 			close_servers(servers[i], reason);
 	}
 }

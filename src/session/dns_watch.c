@@ -21,22 +21,12 @@
 
 static struct event *refresh_event;
 
-static bool has_servers(struct pf_database *db)
-{
-	struct list_head *pos, *tmp;
-	list_for_each_safe(pos, tmp, &db->pools) {
-		if (pf_pool_server_count(container_of(pos, struct pf_pool, db_node)) > 0)
-			return true;
-	}
-	return false;
-}
-
 static void on_refresh(evutil_socket_t fd, short what, void *arg)
 {
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pf_state.databases) {
 		struct pf_database *db = container_of(pos, struct pf_database, node);
-		if (db->is_admin || !db->n_hosts || !has_servers(db))
+		if (db->is_admin || !db->n_hosts || pf_db_server_count(db) == 0)
 			continue;
 		/* numeric addresses and socket dirs are not in the cache: nothing happens for them */
 		for (int i = 0; i < db->n_hosts; i++)
@@ -48,9 +38,9 @@ static void on_addresses_changed(const char *host, const struct pf_dns_result *r
 {
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
-		struct stat_list *lists[] = { &pool->idle_servers, &pool->active_servers, &pool->used_servers,
-					      &pool->login_servers };
-		for (int i = 0; i < 4; i++) {
+		struct stat_list *lists[PF_SERVER_LISTS];
+		pf_pool_server_lists(pool, lists);
+		for (int i = 0; i < PF_SERVER_LISTS; i++) {
 			struct list_head *spos, *stmp;
 			statlist_for_each_safe(spos, stmp, lists[i]) {
 				struct pf_server *server = container_of(spos, struct pf_server, node);

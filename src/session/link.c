@@ -337,7 +337,7 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 		}
 	}
 	/* Waiting clients (and lookups) of a pool that cannot log in get the error instead of a hang. */
-	if (pool->last_login_failed && pf_pool_server_count(pool) == 0 && statlist_count(&pool->login_servers) == 0) {
+	if (pool->last_login_failed && pf_pool_server_count(pool) == 0) {
 		pf_auth_query_pool_failed(pool, pool->last_login_error ? pool->last_login_error : "login failed");
 		struct stat_list *lists[] = { &pool->welcome_clients, &pool->waiting_clients };
 		for (int i = 0; i < 2; i++) {

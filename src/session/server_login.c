@@ -124,7 +124,11 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 			next_host_or_fail(server, "08006", "server login timed out", "connect timeout");
 		return;
 	}
-	login_failed(server, "08006", "server login timed out", "connect timeout");
+	/* A host that takes TCP but not TLS may be followed by one that does, as in libpq. */
+	if (login->tls_answer_ev_set || login->tls_hs.ssl)
+		next_host_or_fail(server, "08006", "server login timed out", "TLS timeout");
+	else
+		login_failed(server, "08006", "server login timed out", "connect timeout");
 }
 
 static bool send_startup(struct pf_server *server)
@@ -165,7 +169,7 @@ static void on_tls_handshake(void *arg, SSL *ssl, const char *error)
 		char message[320];
 		snprintf(message, sizeof(message), "server TLS handshake failed: %s", error);
 		pf_server_log(server, LOG_LVL_WARNING, "%s", message);
-		login_failed(server, "08006", message, "TLS handshake failed");
+		next_host_or_fail(server, "08006", message, "TLS handshake failed");
 		return;
 	}
 	pf_stream_set_tls(&server->stream, ssl);
@@ -188,7 +192,7 @@ static void on_tls_answer(evutil_socket_t fd, short what, void *arg)
 	if (n == 1 && answer == 'S') {
 		SSL *ssl = pf_tls_connect_new(fd, server->host);
 		if (!ssl) {
-			login_failed(server, "08006", "server TLS setup failed", "TLS setup failed");
+			next_host_or_fail(server, "08006", "server TLS setup failed", "TLS setup failed");
 			return;
 		}
 		pf_stream_begin_handshake(&server->stream, NULL);
@@ -202,7 +206,7 @@ static void on_tls_answer(evutil_socket_t fd, short what, void *arg)
 	const char *why = n == 1 && answer == 'N' ? "server refused TLS (server_tls_sslmode requires it)"
 						  : "bad answer to the TLS request";
 	pf_server_log(server, LOG_LVL_WARNING, "%s", why);
-	login_failed(server, "08006", why, why);
+	next_host_or_fail(server, "08006", why, why);
 }
 
 /* server_tls_sslmode other than disable asks for TLS first over TCP (never over a Unix socket). */
@@ -302,8 +306,13 @@ static void start_host(struct pf_server *server)
 	const char *host = db->n_hosts ? db->hosts[login->host] : NULL;
 	free(server->host);
 	server->host = host ? pf_xstrdup(host) : NULL;
+	/* The previous host's failed attempt, TLS negotiation included. */
+	if (login->tls_answer_ev_set)
+		event_del(&login->tls_answer_ev);
+	login->tls_answer_ev_set = false;
+	pf_tls_hs_cancel(&login->tls_hs);
 	if (!server->stream.closed)
-		pf_stream_close(&server->stream); /* the previous host's failed attempt */
+		pf_stream_close(&server->stream);
 	server->addrlen = 0;
 	login->addrs.naddrs = 0;
 	login->next_addr = 0;
