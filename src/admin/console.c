@@ -62,12 +62,15 @@ static void check_pending(evutil_socket_t fd, short what, void *arg)
 {
 	for (int i = 0; i < n_pending;) {
 		struct pending *p = &pending[i];
-		int left = p->kind == PENDING_PAUSE ? pf_control_busy_servers(p->db) : pf_control_close_needed(p->db);
+		struct pf_client *client = pf_control_find_client(p->client_id);
+		/* A console that went away waits for nothing: its slot is freed at once. */
+		int left = !client || client->state == CL_DEAD ? 0
+			   : p->kind == PENDING_PAUSE      ? pf_control_busy_servers(p->db)
+							   : pf_control_close_needed(p->db);
 		if (left > 0) {
 			i++;
 			continue;
 		}
-		struct pf_client *client = pf_control_find_client(p->client_id);
 		if (client && client->state != CL_DEAD) {
 			struct pf_buf out;
 			pf_buf_init(&out);
@@ -201,8 +204,10 @@ static enum control_result run_control(struct pf_client *client, int argc, char 
 			pf_state.paused = true;
 		log_info("PAUSE %s", db ? db->name : "(all databases)");
 		pf_control_pause(db);
-		if (pf_control_busy_servers(db) == 0 || !add_pending(client, PENDING_PAUSE, db))
+		if (pf_control_busy_servers(db) == 0)
 			command_ok(out, "PAUSE");
+		else if (!add_pending(client, PENDING_PAUSE, db))
+			command_error(out, "53400", "too many PAUSE/WAIT_CLOSE commands waiting; try again later");
 		else
 			return CTL_DEFERRED; /* answered by check_pending() */
 	} else if (strcasecmp(cmd, "RESUME") == 0) {
@@ -240,8 +245,10 @@ static enum control_result run_control(struct pf_client *client, int argc, char 
 		pf_control_reconnect(db);
 		command_ok(out, "RECONNECT");
 	} else if (strcasecmp(cmd, "WAIT_CLOSE") == 0) {
-		if (pf_control_close_needed(db) == 0 || !add_pending(client, PENDING_WAIT_CLOSE, db))
+		if (pf_control_close_needed(db) == 0)
 			command_ok(out, "WAIT_CLOSE");
+		else if (!add_pending(client, PENDING_WAIT_CLOSE, db))
+			command_error(out, "53400", "too many PAUSE/WAIT_CLOSE commands waiting; try again later");
 		else
 			return CTL_DEFERRED;
 	} else if (strcasecmp(cmd, "SUSPEND") == 0) {
