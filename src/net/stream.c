@@ -316,8 +316,11 @@ static enum process_result process_buffer(struct pf_stream *s)
 			s->skip_remain = false;
 			break;
 		case PKT_NEED_MORE:
-			if (pkt.full)
-				break; /* ask again */
+			if (pkt.full) {
+				/* Nothing more will come: asking again would spin the event loop. */
+				s->ops->on_event(s, STREAM_BAD_PACKET);
+				return PROC_CLOSED;
+			}
 			if (buf->pkt_pos + avail < buf->size)
 				return PROC_MORE; /* room to read more behind it */
 			/* The buffer ends inside the message: make room for a few more bytes of it. */

@@ -569,8 +569,8 @@ static bool may_end_block(const char *sql)
 static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *server, const struct pf_pkt *pkt)
 {
 	struct pf_pp_queue *q = &server->pq;
-	if (!pkt->avail)
-		return PKT_NEED_MORE;
+	if (!pkt->avail) /* an empty body is malformed once whole: the server says so */
+		return pkt->full ? PKT_FORWARD : PKT_NEED_MORE;
 	if (!pkt->prefix[0])
 		return PKT_FORWARD; /* the unnamed statement is the server's */
 	if (!pkt->full)

@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -937,3 +938,20 @@ def test_tls_clients(pg, pgfjord, certs):
 
     errors = run_threads(one, 8, timeout=100)
     assert errors == [], errors[:5]
+
+
+@pytest.mark.timeout(30)
+def test_an_empty_parse_gets_the_servers_error_and_stalls_nobody(pg, pgfjord):
+    # A Parse with no body at all: once whole it is the server's to refuse, and the pooler
+    # must not wait for more of it (one event loop serves every client).
+    p = pooler(pg, pgfjord)
+    with p.wire(timeout=10) as w:
+        w.login(MD5_USER, "app", MD5_PASS)
+        w.send(b"P\x00\x00\x00\x04" + h.msg(b"S"))
+        err = w.error_or_close()
+        assert err is None or err.get("C", "").startswith("08"), err
+    t0 = time.monotonic()
+    with p.connect(user=MD5_USER, password=MD5_PASS) as c:
+        assert c.execute("select 1").fetchone()[0] == 1
+    assert time.monotonic() - t0 < 3
+    assert p.alive()
