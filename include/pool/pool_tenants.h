@@ -41,8 +41,6 @@ struct pf_pool_tenants {
 	struct pf_tsched sched;
 	struct pf_tenant implicit;         /* clients whose tenant has no [tenants] entry */
 	struct list_head list;             /* every pf_tenant of the pool */
-	int n_named;                       /* records other than the implicit group */
-	int n_clients;                     /* clients with a place in the scheduler */
 	/* The server the pool is logging in now was opened as a reserve for this tenant: the
 	 * next free server goes to it first (pf_tsched_take). Cleared when it is dropped. */
 	struct pf_tenant *reserve_for;
@@ -71,7 +69,8 @@ void pf_pool_tenants_refresh(struct pf_pool *pool);
 /* "" for the implicit group. */
 const char *pf_tenant_name(const struct pf_tenant *t);
 /* Its query_wait_timeout: its entry's, else the pool's (0 = off). */
-usec_t pf_tenant_query_wait_timeout(const struct pf_tenant *t);
+/* The tenant's query_wait_timeout, else the pool's (pool_limit). */
+usec_t pf_tenant_wait_limit(const struct pf_tenant *t, usec_t pool_limit);
 /* Its max_client_conn; 0 = no limit of its own. */
 int pf_tenant_max_clients(const struct pf_tenant *t);
 

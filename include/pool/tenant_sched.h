@@ -65,6 +65,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "util/htab.h"
 
 struct pf_ts_tenant; /* opaque; read it through the accessors below */
 
@@ -94,8 +95,8 @@ struct pf_ts_waiter {
 
 struct pf_tsched {
 	struct pf_ts_tenant *implicit;
-	struct pf_ts_tenant **buckets; /* name -> tenant, chained */
-	size_t n_buckets, n_tenants;   /* n_tenants counts the implicit group too */
+	struct pf_htab by_name;        /* name -> tenant (keyed hash: clients choose the names) */
+	size_t n_tenants;              /* counts the implicit group too */
 	struct pf_ts_heap {
 		struct pf_ts_tenant **item;
 		size_t n;

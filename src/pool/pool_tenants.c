@@ -87,7 +87,6 @@ struct pf_tenant *pf_pool_tenant_get(struct pf_pool *pool, const char *name, con
 	t = pf_xcalloc(1, sizeof(*t));
 	record_init(t, pool, ts, conf);
 	list_add_tail(&pt->list, &t->node);
-	pt->n_named++;
 	return t;
 }
 
@@ -100,7 +99,6 @@ void pf_pool_tenant_drop(struct pf_tenant *t)
 	if (pt->reserve_for == t)
 		pt->reserve_for = NULL;
 	list_del(&t->node);
-	pt->n_named--;
 	free(t);
 }
 
@@ -140,11 +138,9 @@ const char *pf_tenant_name(const struct pf_tenant *t)
 	return name ? name : "";
 }
 
-usec_t pf_tenant_query_wait_timeout(const struct pf_tenant *t)
+usec_t pf_tenant_wait_limit(const struct pf_tenant *t, usec_t pool_limit)
 {
-	if (t->conf && t->conf->query_wait_timeout >= 0)
-		return t->conf->query_wait_timeout;
-	return pf_pool_query_wait_timeout(t->pool);
+	return t && t->conf && t->conf->query_wait_timeout >= 0 ? t->conf->query_wait_timeout : pool_limit;
 }
 
 int pf_tenant_max_clients(const struct pf_tenant *t)

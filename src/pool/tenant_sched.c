@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/hash.h"
+#include "util/list.h"
 
 #define NOT_IN_HEAP SIZE_MAX
 
@@ -28,7 +30,7 @@ struct pf_ts_tenant {
 	bool due;
 	struct pf_ts_heap *time_heap; /* &s->notdue, &s->due, or NULL */
 	size_t share_pos, time_pos;   /* NOT_IN_HEAP when not in that kind of heap */
-	struct pf_ts_tenant *hnext;   /* bucket chain */
+	struct pf_hnode hnode;        /* in by_name */
 	void *data;                   /* the caller's */
 };
 
@@ -208,33 +210,9 @@ static struct pf_ts_tenant *tenant_new(const char *name, const struct pf_ts_quot
 	return t;
 }
 
-/* FNV-1a: tenant names are short and chosen by clients, not by an attacker who sees the table. */
-static size_t bucket_of(const struct pf_tsched *s, const char *name)
+static uint64_t name_hash(const char *name)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return (size_t)(h & (s->n_buckets - 1));
-}
-
-static void grow_buckets(struct pf_tsched *s)
-{
-	struct pf_ts_tenant **old = s->buckets;
-	size_t n_old = s->n_buckets;
-
-	s->n_buckets = n_old ? n_old * 2 : 16;
-	s->buckets = pf_xcalloc(s->n_buckets, sizeof(*s->buckets));
-	for (size_t i = 0; i < n_old; i++) {
-		for (struct pf_ts_tenant *t = old[i], *next; t; t = next) {
-			size_t b = bucket_of(s, t->name);
-
-			next = t->hnext;
-			t->hnext = s->buckets[b];
-			s->buckets[b] = t;
-		}
-	}
-	free(old);
+	return pf_hash_bytes(name, strlen(name));
 }
 
 static void grow_heaps(struct pf_tsched *s, size_t cap)
@@ -267,16 +245,16 @@ static void tenant_free(struct pf_ts_tenant *t)
 	free(t);
 }
 
+static void drain_tenant(struct pf_hnode *n, void *arg)
+{
+	(void)arg;
+	tenant_free(container_of(n, struct pf_ts_tenant, hnode));
+}
+
 void pf_tsched_free(struct pf_tsched *s)
 {
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		for (struct pf_ts_tenant *t = s->buckets[i], *next; t; t = next) {
-			next = t->hnext;
-			tenant_free(t);
-		}
-	}
+	pf_htab_drain(&s->by_name, drain_tenant, NULL);
 	tenant_free(s->implicit);
-	free(s->buckets);
 	free(s->share.item);
 	free(s->notdue.item);
 	free(s->due.item);
@@ -290,42 +268,33 @@ struct pf_ts_tenant *pf_tsched_implicit(struct pf_tsched *s)
 
 struct pf_ts_tenant *pf_tsched_find(const struct pf_tsched *s, const char *name)
 {
-	if (!s->n_buckets)
-		return NULL;
-	for (struct pf_ts_tenant *t = s->buckets[bucket_of(s, name)]; t; t = t->hnext)
+	for (struct pf_hnode *n = pf_htab_first(&s->by_name, name_hash(name)); n; n = pf_htab_next(n)) {
+		struct pf_ts_tenant *t = container_of(n, struct pf_ts_tenant, hnode);
 		if (strcmp(t->name, name) == 0)
 			return t;
+	}
 	return NULL;
 }
 
 struct pf_ts_tenant *pf_tsched_add(struct pf_tsched *s, const char *name, const struct pf_ts_quota *q)
 {
 	struct pf_ts_tenant *t;
-	size_t b;
 
 	if (!pf_ts_quota_valid(q) || pf_tsched_find(s, name))
 		return NULL;
-	if (s->n_tenants >= s->n_buckets) /* the implicit group is not in a bucket: load stays <= 1 */
-		grow_buckets(s);
 	if (s->n_tenants + 1 > s->heap_cap)
 		grow_heaps(s, s->heap_cap * 2);
 	t = tenant_new(name, q);
-	b = bucket_of(s, name);
-	t->hnext = s->buckets[b];
-	s->buckets[b] = t;
+	pf_htab_insert(&s->by_name, &t->hnode, name_hash(name));
 	s->n_tenants++;
 	return t;
 }
 
 int pf_tsched_remove_tenant(struct pf_tsched *s, struct pf_ts_tenant *t)
 {
-	struct pf_ts_tenant **link;
-
 	if (t == s->implicit || t->head || t->in_use > 0)
 		return -1;
-	for (link = &s->buckets[bucket_of(s, t->name)]; *link != t; link = &(*link)->hnext)
-		;
-	*link = t->hnext;
+	pf_htab_remove(&s->by_name, &t->hnode);
 	s->n_tenants--;
 	tenant_free(t);
 	return 0;

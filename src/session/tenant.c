@@ -49,7 +49,6 @@ static void attach(struct pf_client *client, struct pf_tenant *t)
 	ct->tenant = t;
 	client->tenant = ct;
 	t->n_clients++;
-	client->pool->tenants->n_clients++;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
@@ -137,7 +136,6 @@ void pf_tenant_leave(struct pf_client *client)
 	pf_tsched_remove(&pt->sched, &ct->wait);
 	pf_tenant_release(client);
 	t->n_clients--;
-	pt->n_clients--;
 	if (t->n_clients == 0)
 		t->idle_since_usec = pf_usec_now();
 	free(ct);
@@ -261,9 +259,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 usec_t pf_tenant_wait_timeout(const struct pf_client *client, usec_t pool_limit)
 {
-	const struct pf_tenant *t = client->tenant ? client->tenant->tenant : NULL;
-
-	return t && t->conf && t->conf->query_wait_timeout >= 0 ? t->conf->query_wait_timeout : pool_limit;
+	return pf_tenant_wait_limit(client->tenant ? client->tenant->tenant : NULL, pool_limit);
 }
 
 usec_t pf_tenant_min_wait_timeout(const struct pf_pool *pool, usec_t pool_limit)
@@ -275,7 +271,7 @@ usec_t pf_tenant_min_wait_timeout(const struct pf_pool *pool, usec_t pool_limit)
 		return min;
 	list_for_each(pos, &pool->tenants->list) {
 		const struct pf_tenant *t = container_of(pos, struct pf_tenant, node);
-		usec_t limit = t->conf && t->conf->query_wait_timeout >= 0 ? t->conf->query_wait_timeout : pool_limit;
+		usec_t limit = pf_tenant_wait_limit(t, pool_limit);
 
 		if (limit > 0 && (min <= 0 || limit < min))
 			min = limit;
@@ -296,7 +292,7 @@ void pf_tenant_janitor(struct pf_pool *pool, uint64_t now)
 		if (t != &pt->implicit && t->n_clients == 0 && now - t->idle_since_usec > (uint64_t)TENANT_IDLE_USEC)
 			pf_pool_tenant_drop(t);
 	}
-	if (pt->n_named == 0)
+	if (pf_htab_count(&pt->sched.by_name) == 0) /* only the implicit group is left */
 		stop_tenants(pool);
 }
 
