@@ -96,9 +96,10 @@ static void append_set(struct pf_buf *sql, const char *name, const char *value)
 static void link_pair(struct pf_client *client, struct pf_server *server)
 {
 	struct pf_stats *stats = &server->pool->db->stats;
+	uint64_t now = pf_usec_now();
 	stats->server_assignment_count++;
 	if (client->state == CL_WAITING)
-		stats->wait_time += pf_usec_now() - client->wait_start_usec;
+		stats->wait_time += now - client->wait_start_usec;
 	server->query_start_usec = server->xact_start_usec = 0;
 	client->link = server;
 	server->link = client;
@@ -106,7 +107,7 @@ static void link_pair(struct pf_client *client, struct pf_server *server)
 	server->stream.partner = &client->stream;
 	server->expect_rfq = 0;
 	client->ext_in_flight = false;
-	server->last_used_usec = pf_usec_now();
+	server->last_used_usec = now;
 	pf_server_change_state(server, SV_ACTIVE);
 	if (client->state != CL_ACTIVE)
 		pf_client_change_state(client, CL_ACTIVE);
@@ -203,6 +204,8 @@ static bool dispatch_idle(struct pf_pool *pool, struct pf_client *self)
 	return false;
 }
 
+static void maybe_launch(struct pf_pool *pool, struct pf_client *self);
+
 /* Every request of a pool with tenants queues; the scheduler then says who is served. */
 static void request_with_tenants(struct pf_client *client)
 {
@@ -212,14 +215,9 @@ static void request_with_tenants(struct pf_client *client)
 		return;
 	pf_client_change_state(client, CL_WAITING);
 	pf_tenant_enqueue(client);
-	if (paused)
-		return;
 	/* Served at once when its tenant has room and a server is idle (read on, not woken). */
-	if (dispatch_idle(pool, client)) {
-		pf_tenant_arm_timer(pool);
-		return; /* a server is being checked: no new one for this request */
-	}
-	pf_link_maybe_launch(pool);
+	if (!paused)
+		maybe_launch(pool, client);
 }
 
 void pf_link_request_server(struct pf_client *client)
@@ -255,11 +253,41 @@ void pf_link_request_server(struct pf_client *client)
 }
 
 /* Does this other pool count against the limit that blocks `pool`? */
-static bool shares_limit(const struct pf_pool *other, const struct pf_pool *pool, enum pf_launch_block block)
+/*
+ * The other pools under the same limit as `pool`: its database's own list for
+ * max_db_connections (no walk over every pool on this path), every pool of the user for
+ * max_user_connections. Calls visit(other, arg) for each.
+ */
+static void for_each_limit_peer(struct pf_pool *pool, bool by_db, bool by_user,
+				void (*visit)(struct pf_pool *other, void *arg), void *arg)
 {
-	if (other == pool)
-		return false;
-	return block == LAUNCH_DB_FULL ? other->db == pool->db : other->user == pool->user;
+	struct list_head *pos;
+	if (by_db) {
+		list_for_each(pos, &pool->db->pools) {
+			struct pf_pool *other = container_of(pos, struct pf_pool, db_node);
+			if (other != pool)
+				visit(other, arg);
+		}
+	}
+	if (by_user) {
+		struct pf_pool *other;
+		pf_for_each_pool(other) {
+			/* a pool of the same database was visited above already */
+			if (other != pool && other->user == pool->user && !(by_db && other->db == pool->db))
+				visit(other, arg);
+		}
+	}
+}
+
+static void longest_idle(struct pf_pool *other, void *arg)
+{
+	struct pf_server **victim = arg;
+	struct list_head *pos;
+	list_for_each(pos, &other->idle_servers.head) {
+		struct pf_server *server = container_of(pos, struct pf_server, node);
+		if (!*victim || server->last_used_usec < (*victim)->last_used_usec)
+			*victim = server;
+	}
 }
 
 /*
@@ -269,17 +297,7 @@ static bool shares_limit(const struct pf_pool *other, const struct pf_pool *pool
 static bool evict_for(struct pf_pool *pool, enum pf_launch_block block)
 {
 	struct pf_server *victim = NULL;
-	struct pf_pool *other;
-	pf_for_each_pool(other) {
-		if (!shares_limit(other, pool, block))
-			continue;
-		struct list_head *pos;
-		list_for_each(pos, &other->idle_servers.head) {
-			struct pf_server *server = container_of(pos, struct pf_server, node);
-			if (!victim || server->last_used_usec < victim->last_used_usec)
-				victim = server;
-		}
-	}
+	for_each_limit_peer(pool, block == LAUNCH_DB_FULL, block == LAUNCH_USER_FULL, longest_idle, &victim);
 	if (!victim)
 		return false;
 	pf_server_close(victim, "evicted");
@@ -292,7 +310,8 @@ static void launch_reserve(struct pf_pool *pool)
 	pf_server_launch(pool);
 }
 
-void pf_link_maybe_launch(struct pf_pool *pool)
+/* `self`: the client being read now, if any (linked in its own read, not woken again). */
+static void maybe_launch(struct pf_pool *pool, struct pf_client *self)
 {
 	if (pf_state.paused || pool->db->paused)
 		return;
@@ -302,7 +321,7 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 	} else {
 		/* Idle servers first (a release or a reserve timeout may have given a tenant room);
 		 * then only clients whose tenant has room make the pool grow. */
-		bool testing = dispatch_idle(pool, NULL);
+		bool testing = dispatch_idle(pool, self);
 		pf_tenant_arm_timer(pool);
 		if (testing)
 			return;
@@ -349,6 +368,30 @@ void pf_link_maybe_launch(struct pf_pool *pool)
 	}
 }
 
+void pf_link_maybe_launch(struct pf_pool *pool)
+{
+	maybe_launch(pool, NULL);
+}
+
+struct longest_wait {
+	struct pf_pool *best;
+	uint64_t start;
+};
+
+static void longest_waiting(struct pf_pool *other, void *arg)
+{
+	struct longest_wait *lw = arg;
+	struct list_head *first = statlist_first(&other->waiting_clients);
+	if (!first) /* a new pool's clients wait for its first login to greet them */
+		first = statlist_first(&other->welcome_clients);
+	uint64_t start = first ? container_of(first, struct pf_client, node)->wait_start_usec
+			       : pf_auth_query_oldest_wait(other);
+	if (start && (!lw->best || start < lw->start)) {
+		lw->best = other;
+		lw->start = start;
+	}
+}
+
 void pf_link_limit_room(struct pf_pool *pool)
 {
 	static bool running;
@@ -357,27 +400,12 @@ void pf_link_limit_room(struct pf_pool *pool)
 	if (running || (!db_limited && !user_limited) || pf_state.shutting_down)
 		return;
 	/* The pool whose oldest client has waited longest goes first. */
-	struct pf_pool *best = NULL, *other;
-	uint64_t best_start = 0;
-	pf_for_each_pool(other) {
-		if (other == pool || !((db_limited && other->db == pool->db) || (user_limited && other->user == pool->user)))
-			continue;
-		struct list_head *first = statlist_first(&other->waiting_clients);
-		if (!first) /* a new pool's clients wait for its first login to greet them */
-			first = statlist_first(&other->welcome_clients);
-		uint64_t start = first ? container_of(first, struct pf_client, node)->wait_start_usec
-				       : pf_auth_query_oldest_wait(other);
-		if (!start)
-			continue;
-		if (!best || start < best_start) {
-			best = other;
-			best_start = start;
-		}
-	}
-	if (!best)
+	struct longest_wait lw = { NULL, 0 };
+	for_each_limit_peer(pool, db_limited, user_limited, longest_waiting, &lw);
+	if (!lw.best)
 		return;
 	running = true;
-	pf_link_maybe_launch(best);
+	pf_link_maybe_launch(lw.best);
 	running = false;
 }
 
