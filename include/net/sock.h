@@ -35,6 +35,8 @@ void pf_sock_tune(int fd, int family, const struct pf_sock_opts *opts);
 int pf_sock_connect(const struct sockaddr *sa, socklen_t len);
 /* The error of a finished non-blocking connect (0 = connected). */
 int pf_sock_connect_error(int fd);
+/* The OS user id of the process on the other end of a Unix socket; false when unknown. */
+bool pf_sock_peer_uid(int fd, uid_t *uid);
 /* Fill a sockaddr_un for "<dir>/.s.PGSQL.<port>"; a dir starting with '@' is abstract. false if too long. */
 bool pf_sock_unix_addr(const char *dir, int port, struct sockaddr_storage *ss, socklen_t *len);
 

@@ -347,6 +347,27 @@ int pf_scram_server_init_dummy(struct pf_scram_server *st, const char *user)
 	return 0;
 }
 
+#define GS2_PLUS_HEADER "p=" PF_SCRAM_CBIND_TYPE ",,"
+#define CBIND_INPUT_MAX (sizeof(GS2_PLUS_HEADER) + PF_SCRAM_CBIND_MAX)
+
+/*
+ * The bytes "c=" carries (base64) in client-final: the gs2 header, and with -PLUS ('p')
+ * the channel binding data after it. Returns their length; the header is its first bytes.
+ */
+static size_t cbind_input(char flag, const uint8_t *cbind, size_t cbind_len, uint8_t out[CBIND_INPUT_MAX])
+{
+	if (flag != 'p') {
+		out[0] = (uint8_t)flag;
+		out[1] = out[2] = ',';
+		return 3;
+	}
+	size_t n = strlen(GS2_PLUS_HEADER);
+	memcpy(out, GS2_PLUS_HEADER, n);
+	if (cbind_len)
+		memcpy(out + n, cbind, cbind_len);
+	return n + cbind_len;
+}
+
 /*
  * client-first = gs2-cbind-flag "," [authzid] "," client-first-bare
  * client-first-bare = "n=" saslname ",r=" c-nonce ["," extensions]
@@ -374,10 +395,10 @@ static bool parse_client_first(struct pf_scram_server *st, const char *msg,
 		break;
 	case 'p':
 		/* -PLUS with the one binding type PostgreSQL defines. */
-		if (!st->plus_chosen || strncmp(p, "p=" PF_SCRAM_CBIND_TYPE, strlen("p=" PF_SCRAM_CBIND_TYPE)) != 0)
+		if (!st->plus_chosen || strncmp(p, GS2_PLUS_HEADER, strlen(GS2_PLUS_HEADER) - 2) != 0)
 			return false;
 		st->cbind_flag = 'p';
-		p += strlen("p=" PF_SCRAM_CBIND_TYPE);
+		p += strlen(GS2_PLUS_HEADER) - 2; /* up to its first comma */
 		break;
 	default:
 		return false;
@@ -450,22 +471,12 @@ static bool parse_client_final(struct pf_scram_server *st, const char *msg,
 			       uint8_t proof[KEY_LEN], size_t *wo_len)
 {
 	const char *p = msg, *v, *before;
-	uint8_t cb[128], expect[128];
-	size_t n, expect_len;
+	uint8_t cb[CBIND_INPUT_MAX], expect[CBIND_INPUT_MAX];
+	size_t n;
 	char a;
 
 	/* The client echoes its gs2 header; with -PLUS followed by our certificate's hash. */
-	if (st->cbind_flag == 'p') {
-		static const char header[] = "p=" PF_SCRAM_CBIND_TYPE ",,";
-		expect_len = strlen(header);
-		memcpy(expect, header, expect_len);
-		memcpy(expect + expect_len, st->cbind, st->cbind_len);
-		expect_len += st->cbind_len;
-	} else {
-		expect[0] = (uint8_t)st->cbind_flag;
-		expect[1] = expect[2] = ',';
-		expect_len = 3;
-	}
+	size_t expect_len = cbind_input(st->cbind_flag, st->cbind, st->cbind_len, expect);
 	if (!(v = read_attr(&p, 'c', &n)) || b64_decode(v, n, cb, sizeof(cb)) != (int)expect_len ||
 	    CRYPTO_memcmp(cb, expect, expect_len) != 0 || !eat_comma(&p))
 		return false;
@@ -609,10 +620,9 @@ int pf_scram_client_first(struct pf_scram_client *st, struct pf_buf *out)
 	pf_buf_put_u8(&b, 0);
 	st->client_first_bare = (char *)b.data;
 	/* gs2 header: "n,," without channel binding, "p=tls-server-end-point,," with -PLUS. */
-	if (st->cbind_len)
-		pf_buf_put(out, "p=" PF_SCRAM_CBIND_TYPE ",,", strlen("p=" PF_SCRAM_CBIND_TYPE ",,"));
-	else
-		pf_buf_put(out, "n,,", 3);
+	uint8_t header[CBIND_INPUT_MAX];
+	size_t header_len = cbind_input(st->cbind_len ? 'p' : 'n', NULL, 0, header);
+	pf_buf_put(out, header, header_len);
 	pf_buf_put(out, st->client_first_bare, strlen(st->client_first_bare));
 	st->state = ST_FIRST;
 	return 0;
@@ -667,15 +677,8 @@ int pf_scram_client_final(struct pf_scram_client *st, const uint8_t *server_firs
 	/* client-final-without-proof: c = base64(gs2 header [+ channel binding data]);
 	 * "c=biws" is base64("n,,"). */
 	pf_buf_put(&fin, "c=", 2);
-	if (st->cbind_len) {
-		uint8_t cb[128];
-		size_t hl = strlen("p=" PF_SCRAM_CBIND_TYPE ",,");
-		memcpy(cb, "p=" PF_SCRAM_CBIND_TYPE ",,", hl);
-		memcpy(cb + hl, st->cbind, st->cbind_len);
-		b64_put(&fin, cb, hl + st->cbind_len);
-	} else {
-		b64_put(&fin, "n,,", 3);
-	}
+	uint8_t cb[CBIND_INPUT_MAX];
+	b64_put(&fin, cb, cbind_input(st->cbind_len ? 'p' : 'n', st->cbind, st->cbind_len, cb));
 	pf_buf_put(&fin, ",r=", 3);
 	pf_buf_put(&fin, nonce, nlen);
 	auth_message(&am, st->client_first_bare, msg, (const char *)fin.data, fin.len);

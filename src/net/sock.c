@@ -51,6 +51,16 @@ int pf_sock_connect(const struct sockaddr *sa, socklen_t len)
 	return fd;
 }
 
+bool pf_sock_peer_uid(int fd, uid_t *uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	*uid = cred.uid;
+	return true;
+}
+
 int pf_sock_connect_error(int fd)
 {
 	int err = 0;

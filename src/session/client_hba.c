@@ -85,13 +85,12 @@ bool pf_client_hba_method(struct pf_client *client, const char *user_name, int *
 
 char *pf_client_peer_user(const struct pf_client *client)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (!client->is_unix || getsockopt(client->stream.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+	uid_t uid;
+	if (!client->is_unix || !pf_sock_peer_uid(client->stream.fd, &uid))
 		return NULL;
 	char buf[1024];
 	struct passwd pw, *found = NULL;
-	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
 		return NULL;
 	return pf_xstrdup(found->pw_name);
 }

@@ -380,13 +380,11 @@ static void start_password_auth(struct pf_client *client, struct pf_user *user, 
 	}
 }
 
-/* The OS user on the other end of a Unix socket. */
+/* Is the process on the other end of the Unix socket running as pgfjord's own OS user? */
 static bool peer_is_me(struct pf_client *client)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	return client->is_unix && getsockopt(client->stream.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-	       cred.uid == pf_state.my_uid;
+	uid_t uid;
+	return client->is_unix && pf_sock_peer_uid(client->stream.fd, &uid) && uid == pf_state.my_uid;
 }
 
 /*

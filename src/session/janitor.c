@@ -181,8 +181,7 @@ static void fast_close_sessions(struct pf_pool *pool)
 					    client->stream.pkt_remain == 0 && server->stream.pkt_remain == 0;
 		if (!stale || !between_transactions)
 			continue;
-		pf_link_unlink(client, server);
-		pf_client_disconnect(client, "08P01", "database configuration changed");
+		pf_link_fail_client(server, "08P01", "database configuration changed");
 		pf_server_close(server, "database configuration changed");
 	}
 }
