@@ -104,4 +104,7 @@ void pf_pp_server_closed(struct pf_server *server);
 /* The client leaves, or DISCARD ALL / DEALLOCATE ALL: its names go. */
 void pf_pp_client_closed(struct pf_client *client);
 
+/* At exit, after every connection is closed: free the statement registry. */
+void pf_pp_shutdown(void);
+
 #endif

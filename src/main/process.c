@@ -38,6 +38,7 @@
 #include "session/control.h"
 #include "session/dns_watch.h"
 #include "session/janitor.h"
+#include "session/prepared_path.h"
 #include "session/link.h"
 #include "session/server.h"
 #include "session/tenant.h"
@@ -427,6 +428,7 @@ out:
 	pf_pool_state_free();
 	pf_dns_shutdown();
 	pf_tls_shutdown();
+	pf_pp_shutdown();
 	pf_iobuf_free_all();
 	pf_digest_cleanup();
 	pf_tracked_free();

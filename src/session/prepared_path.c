@@ -20,6 +20,7 @@
 #include "session/client.h"
 #include "session/server.h"
 #include "util/buf.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 /* Server answers that end an item are read whole when pooler answers may have to follow
@@ -76,17 +77,16 @@ struct pf_pp_item {
 	char name[PF_PS_NAME_SIGNIFICANT + 1];
 };
 
-static struct pf_ps_registry registry;
-static bool registry_ready;
+/* A zeroed table is an empty one: only the hash needs setting. */
+static struct pf_ps_registry registry = { .hash = pf_hash_bytes };
 static struct pf_buf scratch; /* messages being built; one event loop, one at a time */
 
-static struct pf_ps_registry *reg(void)
+void pf_pp_shutdown(void)
 {
-	if (!registry_ready) {
-		pf_ps_registry_init(&registry);
-		registry_ready = true;
-	}
-	return &registry;
+	pf_buf_free(&scratch);
+	size_t left = pf_ps_registry_free(&registry);
+	if (left)
+		log_warning("prepared statements: %zu still referenced at exit", left);
 }
 
 void pf_pp_client_closed(struct pf_client *client)
@@ -587,7 +587,7 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 		return fail_parse(client, server, ERR_FAILED_BLOCK, name, key, key_len);
 	struct pf_ps_stmt *st;
 	struct pf_stats *stats = &client->pool->db->stats;
-	enum pf_ps_result r = pf_ps_client_parse(view(client), reg(), name, key, key_len, stats, &st);
+	enum pf_ps_result r = pf_ps_client_parse(view(client), &registry, name, key, key_len, stats, &st);
 	if (r == PF_PS_EXISTS)
 		return fail_parse(client, server, r, name, key, key_len);
 	client->ext_in_flight = true;
