@@ -665,14 +665,28 @@ static enum pf_pkt_action on_close(struct pf_client *client, struct pf_server *s
 	return answer_later(server, IT_FAKE, PF_BE_CLOSE_COMPLETE, st ? UNDO_PUT : 0, name, st);
 }
 
+/*
+ * Which of DEALLOCATE [ALL] / DISCARD ALL a simple Query is (PF_SQLCMD_OTHER for anything
+ * else). *act is PKT_NEED_FULL when the whole text must be read first, else PKT_FORWARD.
+ */
+static enum pf_sqlcmd query_cmd(const struct pf_pkt *pkt, char name[PF_SQLCMD_NAME_MAX], enum pf_pkt_action *act)
+{
+	*act = PKT_FORWARD;
+	if (pkt->avail && !pf_pp_may_be_sqlcmd(pkt->prefix[0]))
+		return PF_SQLCMD_OTHER;
+	if (!pkt->full) {
+		if (pkt->len <= SQLCMD_FULL_MAX)
+			*act = PKT_NEED_FULL;
+		return PF_SQLCMD_OTHER;
+	}
+	return pf_sqlcmd_parse((const char *)pkt->body, pkt->body_len, name);
+}
+
 static enum pf_pkt_action on_query(struct pf_client *client, struct pf_server *server, const struct pf_pkt *pkt)
 {
-	if (pkt->avail && !pf_pp_may_be_sqlcmd(pkt->prefix[0]))
-		return PKT_FORWARD;
-	if (!pkt->full)
-		return pkt->len <= SQLCMD_FULL_MAX ? PKT_NEED_FULL : PKT_FORWARD;
 	char name[PF_SQLCMD_NAME_MAX];
-	switch (pf_sqlcmd_parse((const char *)pkt->body, pkt->body_len, name)) {
+	enum pf_pkt_action act;
+	switch (query_cmd(pkt, name, &act)) {
 	case PF_SQLCMD_DEALLOCATE: {
 		/* Not the client's: maybe an SQL-level PREPARE of this transaction. */
 		struct pf_ps_stmt *st = client->ps ? pf_ps_client_take(client->ps, name) : NULL;
@@ -690,7 +704,7 @@ static enum pf_pkt_action on_query(struct pf_client *client, struct pf_server *s
 		server->pq.resume_client = true;
 		return PKT_FORWARD_STOP;
 	default:
-		return PKT_FORWARD;
+		return act;
 	}
 }
 
@@ -748,13 +762,10 @@ enum pf_pkt_action pf_pp_client_unlinked(struct pf_client *client, const struct 
 {
 	if (pkt->type != PF_FE_QUERY || !client->ps || !pf_ps_client_count(client->ps))
 		return PKT_FORWARD;
-	if (pkt->avail && !pf_pp_may_be_sqlcmd(pkt->prefix[0]))
-		return PKT_FORWARD;
-	if (!pkt->full)
-		return pkt->len <= SQLCMD_FULL_MAX ? PKT_NEED_FULL : PKT_FORWARD;
 	char name[PF_SQLCMD_NAME_MAX];
-	if (pf_sqlcmd_parse((const char *)pkt->body, pkt->body_len, name) != PF_SQLCMD_DEALLOCATE)
-		return PKT_FORWARD;
+	enum pf_pkt_action act;
+	if (query_cmd(pkt, name, &act) != PF_SQLCMD_DEALLOCATE)
+		return act;
 	if (!pf_ps_client_close(client->ps, name))
 		return PKT_FORWARD;
 	/* Outside a transaction: no server needed to answer it. */
