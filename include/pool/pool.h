@@ -140,7 +140,9 @@ struct pf_state {
 	struct pf_database *admin_db;     /* the console's virtual database */
 	/* Hooks the upper layers register, so lower ones can reach them. */
 	void (*shutdown_hook)(int mode);  /* main: SHUTDOWN from the console */
-	void (*settings_hook)(void);      /* main: settings changed by RELOAD or SET: re-apply them */
+	/* main: settings changed by RELOAD or SET: re-apply them; with `tls`, also rebuild the
+	 * TLS contexts (certificate files are read again). -1 (reason in err) when TLS failed. */
+	int (*settings_hook)(bool tls, char *err, size_t errlen);
 	/* admin: a console client's message (struct pf_client *, const struct pf_pkt *) */
 	int (*admin_packet)(void *client, const void *pkt);
 };

@@ -162,12 +162,24 @@ static void cmd_set(char *args, struct pf_buf *out)
 		snprintf(err, sizeof(err), "unknown parameter %s", key);
 	} else if (!(opt->flags & OPT_RELOAD)) {
 		snprintf(err, sizeof(err), "parameter %s cannot be changed at run time: edit the config file and restart", key);
-	} else if (pf_option_set(pf_state.set, key, value, err, sizeof(err)) == 0) {
-		log_info("SET %s = %s", key, value);
-		if (pf_state.settings_hook)
-			pf_state.settings_hook();
-		command_ok(out, "SET");
-		return;
+	} else {
+		/* Keys that shape the TLS contexts rebuild them; one that breaks them is undone. */
+		bool tls = strncasecmp(key, "client_tls", 10) == 0 || strncasecmp(key, "server_tls", 10) == 0 ||
+			   strcasecmp(key, "auth_type") == 0;
+		char *was = pf_option_value_text(pf_state.set, opt);
+		if (pf_option_set(pf_state.set, key, value, err, sizeof(err)) == 0) {
+			if (!pf_state.settings_hook || pf_state.settings_hook(tls, err, sizeof(err)) == 0) {
+				log_info("SET %s = %s", key, value);
+				free(was);
+				command_ok(out, "SET");
+				return;
+			}
+			char ignored[256];
+			pf_option_set(pf_state.set, key, was ? was : "", ignored, sizeof(ignored));
+			if (pf_state.settings_hook)
+				pf_state.settings_hook(false, ignored, sizeof(ignored));
+		}
+		free(was);
 	}
 	char msg[512];
 	snprintf(msg, sizeof(msg), "SET failed: %s", err);

@@ -223,7 +223,7 @@ static void start_shutdown(int mode)
 static const struct pf_args *run_args;
 
 /* RELOAD or SET changed settings: apply those that were read once at start-up. */
-static void apply_settings(void)
+static int apply_settings(bool tls, char *err, size_t errlen)
 {
 	const struct pf_settings *set = pf_state.set;
 	int verbose = run_args->verbose > set->verbose ? run_args->verbose : set->verbose;
@@ -232,12 +232,11 @@ static void apply_settings(void)
 	pf_dns_set_ttls(set->dns_max_ttl, set->dns_nxdomain_ttl);
 	pf_dns_set_zone_check_period(set->dns_zone_check_period);
 	pf_admin_stats_restart();
-	/* New certificates apply to new connections; connected ones keep theirs. */
-	char err[512];
-	if (pf_tls_configure(set, err, sizeof(err)) < 0)
-		log_error("TLS setup failed: %s; keeping the running TLS settings", err);
 	/* Tenant quotas follow [tenants] and reserve_pool_timeout at once (tenant_key: new logins). */
 	pf_tenant_apply_settings();
+	/* New certificates apply to new connections; connected ones keep theirs. A failure
+	 * keeps the running contexts. */
+	return tls ? pf_tls_configure(set, err, errlen) : 0;
 }
 
 /* SIGHUP: RELOAD. A broken file keeps the running config (the reason is logged). */

@@ -544,8 +544,9 @@ int pf_reload(char *err, size_t errlen)
 	pf_userlist_free(old_userlist);
 	pf_conf_free(old_conf);
 	log_info("RELOAD: configuration reloaded from %s", conf->set.conffile);
-	if (pf_state.settings_hook)
-		pf_state.settings_hook();
+	char tls_err[512];
+	if (pf_state.settings_hook && pf_state.settings_hook(true, tls_err, sizeof(tls_err)) < 0)
+		log_error("TLS setup failed: %s; keeping the running TLS settings", tls_err);
 	return 0;
 }
 

@@ -313,3 +313,16 @@ def test_bad_tls_key_values_stop_the_start(pg, pgfjord, certs):
         with pytest.raises(RuntimeError):
             p.start(timeout=5)
         assert "TLS setup failed" in p.log() + p.stderr(), bad
+
+
+@pytest.mark.pgfjord_only("PgBouncer 1.18 takes the SET and leaves its running TLS setup as it was")
+def test_set_of_a_broken_tls_key_fails_and_changes_nothing(pg, pgfjord, certs):
+    p = tls_pooler(pg, pgfjord, certs, "require")
+    with console(p, user=TRUST_USER, password=None, sslmode="require") as a:
+        with pytest.raises(psycopg.Error) as ei:
+            a.execute(f"SET client_tls_cert_file = '{certs.path('missing.crt')}'")
+        assert "SET failed" in str(ei.value)
+        value = [r for r in a.execute("SHOW CONFIG").fetchall() if r[0] == "client_tls_cert_file"][0][1]
+        assert value == certs.path("server.crt")
+    with connect(p, "require") as c:
+        assert c.execute("select 1").fetchone()[0] == 1
