@@ -18,6 +18,7 @@
 #include "net/dns.h"
 #include "net/iobuf.h"
 #include "proto/build.h"
+#include "session/auth_query.h"
 #include "session/client.h"
 #include "session/server.h"
 
@@ -151,12 +152,53 @@ static void show_databases(struct pf_buf *out)
 	pf_rs_end(&rs, "SHOW");
 }
 
-static uint64_t oldest_wait(struct pf_pool *pool)
+/* When the oldest client (or auth_query lookup) of the pool started waiting; 0 = none waits. */
+static uint64_t oldest_wait_start(struct pf_pool *pool)
 {
 	struct list_head *first = statlist_first(&pool->waiting_clients);
-	if (!first)
-		return 0;
-	return pf_usec_now() - container_of(first, struct pf_client, node)->wait_start_usec;
+	uint64_t start = first ? container_of(first, struct pf_client, node)->wait_start_usec : 0;
+	uint64_t lookup = pf_auth_query_oldest_wait(pool);
+	if (lookup && (!start || lookup < start))
+		start = lookup;
+	return start;
+}
+
+/*
+ * The auth_query pool of the same (database, user) as a client pool, or the client pool of an
+ * auth pool. PgBouncer runs auth_query on the client pool itself, so it shows one row per
+ * (database, user); so do we, or exporters that key on those labels see a duplicate.
+ */
+static struct pf_pool *pool_twin(const struct pf_pool *pool)
+{
+	struct list_head *pos;
+	list_for_each(pos, &pool->db->pools) {
+		struct pf_pool *other = container_of(pos, struct pf_pool, db_node);
+		if (other != pool && other->user == pool->user && other->is_auth != pool->is_auth)
+			return other;
+	}
+	return NULL;
+}
+
+/* The SHOW POOLS counters, summed over a pool and its twin. */
+struct pool_counts {
+	int cl_active, cl_waiting, sv_active, sv_idle, sv_used, sv_tested, sv_login;
+	uint64_t wait_start; /* 0 = nobody waits */
+};
+
+static void add_pool_counts(struct pool_counts *c, struct pf_pool *pool)
+{
+	c->cl_active += statlist_count(&pool->active_clients);
+	/* A login waiting for its auth_query lookup waits on the pool, as in PgBouncer. */
+	c->cl_waiting += statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients) +
+			 statlist_count(&pool->auth_lookups);
+	c->sv_active += statlist_count(&pool->active_servers);
+	c->sv_idle += statlist_count(&pool->idle_servers);
+	c->sv_used += statlist_count(&pool->used_servers);
+	c->sv_tested += statlist_count(&pool->tested_servers);
+	c->sv_login += statlist_count(&pool->login_servers);
+	uint64_t start = oldest_wait_start(pool);
+	if (start && (!c->wait_start || start < c->wait_start))
+		c->wait_start = start;
 }
 
 static void show_pools(struct pf_buf *out)
@@ -167,23 +209,31 @@ static void show_pools(struct pf_buf *out)
 					    "sv_idle", "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us",
 					    "pool_mode", "load_balance_hosts" };
 	pf_rs_begin(&rs, out, "ssiiiiiiiiiiiiiss", cols);
+	uint64_t now = pf_usec_now();
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
-		uint64_t wait = oldest_wait(pool);
+		struct pf_pool *twin = pool_twin(pool);
+		if (pool->is_auth && twin)
+			continue; /* counted in its client pool's row */
+		struct pool_counts c = { 0 };
+		add_pool_counts(&c, pool);
+		if (twin)
+			add_pool_counts(&c, twin);
+		uint64_t wait = c.wait_start && now > c.wait_start ? now - c.wait_start : 0;
 		pf_rs_row(&rs);
 		pf_rs_text(&rs, pool->db->name);
 		pf_rs_text(&rs, pool->user->name);
-		pf_rs_int(&rs, statlist_count(&pool->active_clients));
-		pf_rs_int(&rs, statlist_count(&pool->waiting_clients) + statlist_count(&pool->welcome_clients));
+		pf_rs_int(&rs, c.cl_active);
+		pf_rs_int(&rs, c.cl_waiting);
 		pf_rs_int(&rs, 0);
 		pf_rs_int(&rs, 0);
-		pf_rs_int(&rs, statlist_count(&pool->active_servers));
+		pf_rs_int(&rs, c.sv_active);
 		pf_rs_int(&rs, 0);
 		pf_rs_int(&rs, 0);
-		pf_rs_int(&rs, statlist_count(&pool->idle_servers));
-		pf_rs_int(&rs, statlist_count(&pool->used_servers));
-		pf_rs_int(&rs, statlist_count(&pool->tested_servers));
-		pf_rs_int(&rs, statlist_count(&pool->login_servers));
+		pf_rs_int(&rs, c.sv_idle);
+		pf_rs_int(&rs, c.sv_used);
+		pf_rs_int(&rs, c.sv_tested);
+		pf_rs_int(&rs, c.sv_login);
 		pf_rs_int(&rs, (int64_t)(wait / 1000000ULL));
 		pf_rs_int(&rs, (int64_t)(wait % 1000000ULL));
 		pf_rs_text(&rs, pool_mode_name(pf_pool_mode(pool)));

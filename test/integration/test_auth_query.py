@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 import harness as h
-from admin_helpers import edit_config
+from admin_helpers import console, edit_config, show
 from harness import MD5_PASS, MD5_USER, SCRAM_PASS, SCRAM_USER
 
 AUTH_USER, AUTH_PASS = "aq_auth", "aq_auth_pass"
@@ -401,3 +401,35 @@ def test_console_users_need_auth_file(pg, pgfjord, roles):
     p = aq_pooler(pg, pgfjord, {"admin_users": MD5_USER})
     with pytest.raises(psycopg.OperationalError):
         current_user(p, MD5_USER, MD5_PASS, dbname="pgbouncer")
+
+
+# ---------------------------------------------------------------------------- SHOW POOLS
+
+def test_show_pools_one_row_per_database_and_user(pg, pgfjord, roles):
+    """The auth pool and the pool of clients logging in as the auth_user are one row of SHOW
+    POOLS, as in PgBouncer (which runs auth_query on that pool): an exporter keyed on
+    (database, user) must not see the pair twice. Logins waiting for their lookup are its
+    cl_waiting, and the oldest one's wait is its maxwait."""
+    slow = "SELECT rolname, rolpassword FROM pg_authid, pg_sleep(1) WHERE rolname=$1"
+    p = aq_pooler(pg, pgfjord, {"auth_query": slow, "default_pool_size": 2, "pool_mode": "session",
+                                "admin_users": AUTH_USER})
+    with p.connect(user=AUTH_USER, password=AUTH_PASS) as held:  # holds one server of (app, aq_auth)
+        held.execute("select 1")
+        wires = []
+        try:
+            for i in range(4):  # the auth pool runs two lookups, two wait
+                w = p.wire()
+                w.startup(MD5_USER, "app")
+                wires.append(w)
+            time.sleep(0.4)
+            with console(p, user=AUTH_USER, password=AUTH_PASS) as con:
+                rows = show(con, "POOLS").where(database="app", user=AUTH_USER)
+        finally:
+            for w in wires:
+                w.close()
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert row["cl_active"] == 1, row
+    assert row["cl_waiting"] >= 2, row
+    if not h.REFERENCE:  # PgBouncer 1.18 leaves maxwait at 0 for logins waiting for auth_query
+        assert row["maxwait"] * 1_000_000 + row["maxwait_us"] >= 300_000, row
