@@ -182,3 +182,64 @@ def test_prepared_statements_over_tls_to_the_server(tls_pg, pgfjord, certs):
     assert not any(t.is_alive() for t in threads), "clients hung"
     assert errors == [], errors[:5]
     assert backend_ssl(tls_pg) and all(r[0] for r in backend_ssl(tls_pg))
+
+
+class BadTlsEndpoint:
+    """A listener on [::1]:port, the port of tls_pg (which listens on 127.0.0.1 only), that
+    answers the SSLRequest with 'S' and then shows a certificate for another host: a host of a
+    host list whose TLS handshake fails under verify-full."""
+
+    def __init__(self, port, certs):
+        import socket
+        import ssl
+        import threading
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certs.path("wronghost.crt"), certs.path("wronghost.key"))
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("::1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.handshakes = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if len(conn.recv(8)) == 8:  # SSLRequest
+                        conn.sendall(b"S")
+                        self.handshakes += 1
+                        self.ctx.wrap_socket(conn, server_side=True).close()
+                except OSError:
+                    pass  # the pooler refuses our certificate: the point of the exercise
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.pgfjord_only("host lists are PgBouncer 1.24+")
+def test_failed_tls_handshake_tries_the_next_host(tls_pg, pgfjord, certs):
+    """verify-full: the first host's certificate is for another name, so its login fails in the
+    TLS handshake and the same login goes on to the next host, which passes."""
+    bad = BadTlsEndpoint(tls_pg.port, certs)
+    try:
+        p = server_tls_pooler(tls_pg, pgfjord, certs, "verify-full", host="::1,127.0.0.1",
+                              load_balance_hosts="disable")
+        for _ in range(2):
+            with p.connect(user=TRUST_USER) as c:
+                assert c.execute("select ssl from pg_stat_ssl where pid = pg_backend_pid()").fetchone()[0]
+        assert bad.handshakes >= 1
+        assert "certificate verify failed" in p.log()
+        assert "trying the next host" in p.log()
+    finally:
+        bad.close()
