@@ -544,14 +544,22 @@ static void show_mem(struct pf_buf *out)
 	struct pf_rs rs;
 	static const char *const cols[] = { "name", "size", "used", "free", "memtotal" };
 	pf_rs_begin(&rs, out, "siiii", cols);
-	int bufsize = pf_state.set->pkt_buf;
-	int used = pf_iobuf_used_count(), spare = pf_iobuf_free_count();
+	int bufsize = pf_state.set->pkt_buf, used, spare;
+	pf_iobuf_counts(false, &used, &spare);
 	pf_rs_row(&rs);
 	pf_rs_text(&rs, "iobuf_cache");
 	pf_rs_int(&rs, bufsize);
 	pf_rs_int(&rs, used);
 	pf_rs_int(&rs, spare);
 	pf_rs_int(&rs, (int64_t)bufsize * (used + spare));
+	/* the bytes of waiting clients (net/iobuf.h) */
+	pf_iobuf_counts(true, &used, &spare);
+	pf_rs_row(&rs);
+	pf_rs_text(&rs, "iobuf_small");
+	pf_rs_int(&rs, PF_IOBUF_SMALL_SIZE);
+	pf_rs_int(&rs, used);
+	pf_rs_int(&rs, spare);
+	pf_rs_int(&rs, (int64_t)PF_IOBUF_SMALL_SIZE * (used + spare));
 	int clients = pf_client_total();
 	pf_rs_row(&rs);
 	pf_rs_text(&rs, "client_cache");

@@ -1,19 +1,20 @@
 /* iobuf.c - receive buffers from a free list, so the data path does not call malloc per read. */
 #include "net/iobuf.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
 
-/* Keep at most this many spare standard buffers; past it they go back to malloc, so a
- * login storm does not leave megabytes of idle buffers behind. */
-#define IOBUF_MAX_FREE 128
-
 static uint32_t standard_size = 4096;
 static struct pf_iobuf *free_list;
 static int free_count;
-static int used_count;
+static struct pf_iobuf *small_free_list; /* PF_IOBUF_SMALL_SIZE buffers */
+static int small_free_count;
+static int used_count; /* both sizes */
+static int small_used_count;
+static int peak_used; /* most buffers in use at once since pf_iobuf_take_peak() */
 
 void pf_iobuf_setup(uint32_t size)
 {
@@ -35,7 +36,31 @@ struct pf_iobuf *pf_iobuf_get(uint32_t min_size)
 	}
 	buf->recv_pos = buf->pkt_pos = buf->send_pos = 0;
 	buf->next_free = NULL;
-	used_count++;
+	if (++used_count > peak_used)
+		peak_used = used_count;
+	return buf;
+}
+
+uint32_t pf_iobuf_standard_size(void)
+{
+	return standard_size;
+}
+
+struct pf_iobuf *pf_iobuf_get_small(void)
+{
+	struct pf_iobuf *buf = small_free_list;
+	if (buf) {
+		small_free_list = buf->next_free;
+		small_free_count--;
+	} else {
+		buf = pf_xmalloc(sizeof(*buf) + PF_IOBUF_SMALL_SIZE);
+		buf->size = PF_IOBUF_SMALL_SIZE;
+	}
+	buf->recv_pos = buf->pkt_pos = buf->send_pos = 0;
+	buf->next_free = NULL;
+	small_used_count++;
+	if (++used_count > peak_used)
+		peak_used = used_count;
 	return buf;
 }
 
@@ -44,7 +69,13 @@ void pf_iobuf_put(struct pf_iobuf *buf)
 	if (!buf)
 		return;
 	used_count--;
-	if (buf->size == standard_size && free_count < IOBUF_MAX_FREE) {
+	if (buf->size == PF_IOBUF_SMALL_SIZE)
+		small_used_count--;
+	if (buf->size == PF_IOBUF_SMALL_SIZE && small_free_count < PF_IOBUF_MAX_FREE_SMALL) {
+		buf->next_free = small_free_list;
+		small_free_list = buf;
+		small_free_count++;
+	} else if (buf->size == standard_size && free_count < PF_IOBUF_MAX_FREE) {
 		buf->next_free = free_list;
 		free_list = buf;
 		free_count++;
@@ -76,22 +107,31 @@ struct pf_iobuf *pf_iobuf_grow(struct pf_iobuf *buf, uint32_t min_size)
 	return bigger;
 }
 
+static void free_list_free(struct pf_iobuf **list, int *count)
+{
+	while (*list) {
+		struct pf_iobuf *next = (*list)->next_free;
+		free(*list);
+		*list = next;
+	}
+	*count = 0;
+}
+
 void pf_iobuf_free_all(void)
 {
-	while (free_list) {
-		struct pf_iobuf *next = free_list->next_free;
-		free(free_list);
-		free_list = next;
-	}
-	free_count = 0;
+	free_list_free(&free_list, &free_count);
+	free_list_free(&small_free_list, &small_free_count);
 }
 
-int pf_iobuf_free_count(void)
+void pf_iobuf_counts(bool small, int *used, int *spare)
 {
-	return free_count;
+	*used = small ? small_used_count : used_count - small_used_count;
+	*spare = small ? small_free_count : free_count;
 }
 
-int pf_iobuf_used_count(void)
+int pf_iobuf_take_peak(void)
 {
-	return used_count;
+	int peak = peak_used;
+	peak_used = used_count;
+	return peak;
 }

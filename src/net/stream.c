@@ -151,6 +151,8 @@ static bool send_decided(struct pf_stream *s)
 				return true;
 			}
 		}
+		/* Every byte was consumed here (a login message): an idle client keeps no buffer. */
+		release_buffer_if_empty(s);
 		return notify_if_flushed(s);
 	}
 	if (!dst || dst->closed) {
@@ -234,6 +236,20 @@ static bool make_room_for(struct pf_stream *s, uint32_t len)
 }
 
 enum process_result { PROC_MORE, PROC_WAIT, PROC_CLOSED };
+
+/* A paused stream waits, maybe long, with few bytes: keep them in a small buffer. */
+static void shrink_paused_buffer(struct pf_stream *s)
+{
+	struct pf_iobuf *buf = s->buf;
+	uint32_t keep = buf ? buf->recv_pos - buf->send_pos : 0;
+	if (!buf || buf->size <= PF_IOBUF_SMALL_SIZE || keep > PF_IOBUF_SMALL_SIZE || buf->send_pos != buf->pkt_pos)
+		return;
+	struct pf_iobuf *small = pf_iobuf_get_small();
+	memcpy(small->data, buf->data + buf->send_pos, keep);
+	small->recv_pos = keep;
+	pf_iobuf_put(buf);
+	s->buf = small;
+}
 
 /* Handle every complete header in the buffer. */
 static enum process_result process_buffer(struct pf_stream *s)
@@ -357,6 +373,8 @@ static int read_some(struct pf_stream *s)
 {
 	if (!s->buf)
 		s->buf = pf_iobuf_get(0);
+	else if (!s->paused && s->buf->size < pf_iobuf_standard_size())
+		s->buf = pf_iobuf_grow(s->buf, 0); /* the wait is over: read in full-size chunks again */
 	struct pf_iobuf *buf = s->buf;
 	if (buf->recv_pos == buf->size)
 		pf_iobuf_compact(buf);
@@ -393,8 +411,11 @@ static bool stream_run(struct pf_stream *s, bool readable)
 			return false;
 		if (!send_decided(s))
 			return false;
-		if (s->paused || s->blocked || s->handshaking)
+		if (s->paused || s->blocked || s->handshaking) {
+			if (s->paused)
+				shrink_paused_buffer(s);
 			break;
+		}
 		if (pr == PROC_WAIT && s->buf && s->buf->pkt_pos < s->buf->recv_pos)
 			continue; /* room was made for a whole message: look at it again */
 		if (!may_read || reads++ == STREAM_MAX_ROUNDS)

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <malloc.h>
 
+#include "net/iobuf.h"
 #include "session/auth_query.h"
 #include "session/cancel.h"
 #include "session/client.h"
@@ -18,7 +19,7 @@
 #include "util/log.h"
 
 #define JANITOR_PERIOD_USEC 1000000
-/* Every this many periods, give memory freed by a login storm back to the system. */
+/* After this many calm periods in a row, give memory freed by a burst back to the system. */
 #define TRIM_EVERY_PERIODS 10
 
 static struct event *janitor_event;
@@ -234,11 +235,27 @@ static void free_idle_auto_databases(uint64_t now)
 	}
 }
 
+/*
+ * malloc_trim gives the memory freed after a burst (client objects, receive buffers) back to
+ * the system. Done while a burst goes on, it only makes the buffers fault their pages in again
+ * a moment later: 5000 page faults per run and a longer p99 at 5000 clients waiting for a pool
+ * of 20. So it waits for calm: periods in which no more receive buffers were in use at once
+ * than the free list keeps anyway.
+ */
+static void trim_when_calm(void)
+{
+	static int calm_periods;
+	if (pf_iobuf_take_peak() > PF_IOBUF_MAX_FREE) {
+		calm_periods = 0;
+		return;
+	}
+	if (++calm_periods % TRIM_EVERY_PERIODS == 0)
+		malloc_trim(0);
+}
+
 static void on_janitor(evutil_socket_t fd, short what, void *arg)
 {
-	static int periods;
-	if (++periods % TRIM_EVERY_PERIODS == 0)
-		malloc_trim(0);
+	trim_when_calm();
 	uint64_t now = pf_usec_now();
 	close_slow_logins(now);
 	struct list_head *pos, *tmp;

@@ -1034,3 +1034,38 @@ def test_second_sigterm_exits_immediately(pg, pgfjord):
         assert p.wait_exit(5), "second SIGTERM did not exit"
     finally:
         c.close()
+
+
+@pytest.mark.pgfjord_only("pgfjord's SHOW MEM rows (iobuf_small)")
+def test_receive_buffers_only_while_bytes_are_in_flight(pg, pgfjord):
+    """Logged-in clients that have sent nothing yet hold no receive buffer, and clients queued
+    for a server hold their query in a small buffer, not a pkt_buf one (SHOW MEM): a storm of
+    functions that log in and wait costs half a KiB each, not 4 KiB."""
+    p = admin_pooler(pg, pgfjord, {"default_pool_size": 1, "max_client_conn": 200})
+
+    def mem(a):
+        return {r["name"]: r for r in show(a, "MEM").dicts}
+
+    idle = [client(p) for _ in range(40)]
+    holder = client(p, autocommit=False)
+    holder.execute("select 1")  # transaction open: holds the only server
+    waiters = []
+    try:
+        with console(p) as a:
+            # the console's own query is the one standard buffer in use
+            assert mem(a)["iobuf_cache"]["used"] <= 1, mem(a)
+            waiters = [Background(lambda i=i: app_query(p, sql=f"select {i}")) for i in range(30)]
+            wait_show(a, "POOLS", lambda r: r.one(database="app", user=MD5_USER)["cl_waiting"] == 30,
+                      timeout=10, label="30 waiting clients")
+            m = mem(a)
+            assert m["iobuf_small"]["used"] >= 30, m
+            assert m["iobuf_small"]["size"] <= 512, m
+            assert m["iobuf_cache"]["used"] <= 1, m
+            holder.commit()
+            assert sorted(w.get(10) for w in waiters) == list(range(30))
+            wait_show(a, "MEM", lambda r: {d["name"]: d for d in r.dicts}["iobuf_small"]["used"] == 0,
+                      timeout=5, label="small buffers given back")
+    finally:
+        holder.close()
+        for c in idle:
+            c.close()
