@@ -539,40 +539,29 @@ static void show_lists(struct pf_buf *out)
 	pf_rs_end(&rs, "SHOW");
 }
 
+/* One SHOW MEM row: a cache of objects of `size` bytes, `used` of them in use, `spare` kept. */
+static void mem_row(struct pf_rs *rs, const char *name, int size, int used, int spare)
+{
+	pf_rs_row(rs);
+	pf_rs_text(rs, name);
+	pf_rs_int(rs, size);
+	pf_rs_int(rs, used);
+	pf_rs_int(rs, spare);
+	pf_rs_int(rs, (int64_t)size * (used + spare));
+}
+
 static void show_mem(struct pf_buf *out)
 {
 	struct pf_rs rs;
 	static const char *const cols[] = { "name", "size", "used", "free", "memtotal" };
 	pf_rs_begin(&rs, out, "siiii", cols);
-	int bufsize = pf_state.set->pkt_buf, used, spare;
+	int used, spare;
 	pf_iobuf_counts(false, &used, &spare);
-	pf_rs_row(&rs);
-	pf_rs_text(&rs, "iobuf_cache");
-	pf_rs_int(&rs, bufsize);
-	pf_rs_int(&rs, used);
-	pf_rs_int(&rs, spare);
-	pf_rs_int(&rs, (int64_t)bufsize * (used + spare));
-	/* the bytes of waiting clients (net/iobuf.h) */
-	pf_iobuf_counts(true, &used, &spare);
-	pf_rs_row(&rs);
-	pf_rs_text(&rs, "iobuf_small");
-	pf_rs_int(&rs, PF_IOBUF_SMALL_SIZE);
-	pf_rs_int(&rs, used);
-	pf_rs_int(&rs, spare);
-	pf_rs_int(&rs, (int64_t)PF_IOBUF_SMALL_SIZE * (used + spare));
-	int clients = pf_client_total();
-	pf_rs_row(&rs);
-	pf_rs_text(&rs, "client_cache");
-	pf_rs_int(&rs, (int)sizeof(struct pf_client));
-	pf_rs_int(&rs, clients);
-	pf_rs_int(&rs, 0);
-	pf_rs_int(&rs, (int64_t)sizeof(struct pf_client) * clients);
-	pf_rs_row(&rs);
-	pf_rs_text(&rs, "param_values");
-	pf_rs_int(&rs, 0);
-	pf_rs_int(&rs, pf_interned_count());
-	pf_rs_int(&rs, 0);
-	pf_rs_int(&rs, 0);
+	mem_row(&rs, "iobuf_cache", pf_state.set->pkt_buf, used, spare);
+	pf_iobuf_counts(true, &used, &spare); /* the bytes of waiting clients (net/iobuf.h) */
+	mem_row(&rs, "iobuf_small", PF_IOBUF_SMALL_SIZE, used, spare);
+	mem_row(&rs, "client_cache", (int)sizeof(struct pf_client), pf_client_total(), 0);
+	mem_row(&rs, "param_values", 0, pf_interned_count(), 0); /* size varies: not counted */
 	pf_rs_end(&rs, "SHOW");
 }
 
