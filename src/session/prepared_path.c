@@ -616,17 +616,31 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 	return PKT_REPLACE_HEAD;
 }
 
+/*
+ * The statement name a Bind, Describe 'S' or Close 'S' refers to, at body offset *off. false:
+ * not one this path maps (a portal, the unnamed statement, malformed: the server says so) or
+ * not all here yet; *act says what to do with the message then.
+ */
+static bool stmt_name_of(const struct pf_pkt *pkt, size_t *off, const char **name, enum pf_pkt_action *act)
+{
+	int rc = pf_parse_stmt_ref(pkt->type, pkt->prefix, pkt->avail, pkt->body_len, off, name);
+	if (rc == PF_STMT_REF_INCOMPLETE) {
+		*act = pkt->avail < NAME_PREFIX_MAX ? PKT_NEED_MORE : PKT_FORWARD;
+		return false;
+	}
+	*act = PKT_FORWARD;
+	return rc == 0 && (*name)[0];
+}
+
 /* Bind and Describe 'S' of a named statement. */
 static enum pf_pkt_action on_stmt_ref(struct pf_client *client, struct pf_server *server, const struct pf_pkt *pkt)
 {
 	struct pf_pp_queue *q = &server->pq;
 	size_t off;
 	const char *name;
-	int rc = pf_parse_stmt_ref(pkt->type, pkt->prefix, pkt->avail, pkt->body_len, &off, &name);
-	if (rc == PF_STMT_REF_INCOMPLETE)
-		return pkt->avail < NAME_PREFIX_MAX ? PKT_NEED_MORE : PKT_FORWARD;
-	if (rc != 0 || !name[0])
-		return PKT_FORWARD; /* a portal, the unnamed statement, or malformed (the server says so) */
+	enum pf_pkt_action act;
+	if (!stmt_name_of(pkt, &off, &name, &act))
+		return act;
 	struct pf_stats *stats = &client->pool->db->stats;
 	struct pf_ps_stmt *st = NULL;
 	if (client->ps && pkt->type == PF_FE_BIND)
@@ -654,11 +668,9 @@ static enum pf_pkt_action on_close(struct pf_client *client, struct pf_server *s
 {
 	size_t off;
 	const char *name;
-	int rc = pf_parse_stmt_ref(pkt->type, pkt->prefix, pkt->avail, pkt->body_len, &off, &name);
-	if (rc == PF_STMT_REF_INCOMPLETE)
-		return pkt->avail < NAME_PREFIX_MAX ? PKT_NEED_MORE : PKT_FORWARD;
-	if (rc != 0 || !name[0])
-		return PKT_FORWARD;
+	enum pf_pkt_action act;
+	if (!stmt_name_of(pkt, &off, &name, &act))
+		return act;
 	client->ext_in_flight = true;
 	/* Closing a name that is not defined succeeds, as in PostgreSQL. */
 	struct pf_ps_stmt *st = client->ps ? pf_ps_client_take(client->ps, name) : NULL;

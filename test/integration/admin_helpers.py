@@ -285,6 +285,12 @@ def show(conn, what):
     return Result(conn.execute(f"SHOW {what}"))
 
 
+def show_rows(p, what, **console_kw):
+    """SHOW what on a console connection of its own; the rows as dicts."""
+    with console(p, **console_kw) as c:
+        return show(c, what).dicts
+
+
 def run(conn, sql):
     """Run a console command; returns the command tag."""
     return conn.execute(sql).statusmessage

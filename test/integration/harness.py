@@ -636,6 +636,23 @@ def msg(mtype, payload=b""):
     return mtype + struct.pack("!I", len(payload) + 4) + payload
 
 
+def data_rows(msgs):
+    """The DataRow messages among (type, payload) pairs, as lists of text (None for NULL)."""
+    rows = []
+    for t, p in msgs:
+        if t != b"D":
+            continue
+        (n,) = struct.unpack("!H", p[:2])
+        pos, row = 2, []
+        for _ in range(n):
+            (ln,) = struct.unpack("!i", p[pos:pos + 4])
+            pos += 4
+            row.append(None if ln < 0 else p[pos:pos + ln].decode())
+            pos += max(ln, 0)
+        rows.append(row)
+    return rows
+
+
 def parse_fields(payload):
     """Fields of an ErrorResponse/NoticeResponse as {code-char: text}."""
     out = {}
@@ -800,22 +817,8 @@ class Wire:
         """Simple query; returns (rows, error_fields, messages)."""
         self.send_msg(b"Q", sql.encode() + b"\0")
         msgs = self.read_until((b"Z",))
-        rows, err = [], None
-        for t, p in msgs:
-            if t == b"D":
-                (n,) = struct.unpack("!H", p[:2])
-                pos, row = 2, []
-                for _ in range(n):
-                    (ln,) = struct.unpack("!i", p[pos:pos + 4])
-                    pos += 4
-                    if ln < 0:
-                        row.append(None)
-                    else:
-                        row.append(p[pos:pos + ln].decode())
-                        pos += ln
-                rows.append(row)
-            elif t == b"E":
-                err = parse_fields(p)
+        rows = data_rows(msgs)
+        err = next((parse_fields(p) for t, p in msgs if t == b"E"), None)
         return rows, err, msgs
 
     def auth_request_code(self, user, database):

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 import harness as h
+from admin_helpers import show_rows
 from harness import TRUST_USER
 
 PGBENCH = str(h.PG_BINDIR / "pgbench")
@@ -96,17 +97,8 @@ def connect(p, dbname="app", autocommit=True, **kw):
     return p.connect(user=TRUST_USER, dbname=dbname, autocommit=autocommit, **kw)
 
 
-def console(p):
-    return psycopg.connect(p.dsn(dbname="pgbouncer", user=ADMIN, connect_timeout=5),
-                           autocommit=True, prepare_threshold=None,
-                           cursor_factory=psycopg.ClientCursor)
-
-
 def show(p, what):
-    with console(p) as c:
-        cur = c.execute(f"SHOW {what}")
-        names = [d.name for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+    return show_rows(p, what, user=ADMIN, password=None, connect_timeout=5)
 
 
 def pool_backends(cluster, dbname="app"):

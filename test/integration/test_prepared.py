@@ -26,6 +26,7 @@ import psycopg
 import pytest
 
 import harness as h
+from admin_helpers import console, show_rows
 from harness import MD5_PASS, MD5_USER, TRUST_USER, msg, parse_fields
 
 PGBENCH = str(h.PG_BINDIR / "pgbench")
@@ -46,19 +47,6 @@ def pooler(pg, pgfjord, **settings):
     return pgfjord(ini, {"app": pg.connstr("app")},
                    {MD5_USER: h.md5_secret(MD5_USER, MD5_PASS), TRUST_USER: "",
                     "fjadmin": h.md5_secret("fjadmin", "fjadminpass")})
-
-
-def console(p):
-    return psycopg.connect(p.dsn(dbname="pgbouncer", user="fjadmin", password="fjadminpass"),
-                           autocommit=True, prepare_threshold=None,
-                           cursor_factory=psycopg.ClientCursor)
-
-
-def show(p, what):
-    with console(p) as c:
-        cur = c.execute(f"SHOW {what}")
-        names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def run_threads(target, n, timeout=90):
@@ -118,19 +106,7 @@ def m_query(sql):
     return msg(b"Q", sql.encode() + b"\0")
 
 
-def rows_of(msgs):
-    out = []
-    for t, p in msgs:
-        if t == b"D":
-            (n,) = struct.unpack("!H", p[:2])
-            pos, row = 2, []
-            for _ in range(n):
-                (ln,) = struct.unpack("!i", p[pos:pos + 4])
-                pos += 4
-                row.append(None if ln < 0 else p[pos:pos + ln].decode())
-                pos += max(ln, 0)
-            out.append(row)
-    return out
+rows_of = h.data_rows
 
 
 def types_of(msgs):
@@ -223,7 +199,7 @@ def test_pgbench_prepared(pg, pgfjord, tmp_path):
     failed = re.search(r"number of failed transactions: (\d+)", r.stdout)
     assert not failed or int(failed.group(1)) == 0, out
     # two statements per client, each prepared on at most two servers
-    stats = show(p, "STATS")
+    stats = show_rows(p, "STATS")
     app = [s for s in stats if s["database"] == "app"][0]
     assert app["total_client_parse_count"] == 2 * CLIENTS, app
     assert app["total_bind_count"] == 2 * CLIENTS * QUERIES, app
@@ -308,7 +284,7 @@ def test_pgjdbc_prepare_threshold_1(pg, pgfjord, tmp_path):
                        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert r.returncode == 0 and r.stdout.strip() == f"ok {CLIENTS * QUERIES}", \
         r.stdout[-2000:] + r.stderr[-2000:]
-    app = [s for s in show(p, "STATS") if s["database"] == "app"][0]
+    app = [s for s in show_rows(p, "STATS") if s["database"] == "app"][0]
     assert app["total_bind_count"] >= CLIENTS * (QUERIES + QUERIES // 10), app
 
 
@@ -351,7 +327,7 @@ def test_node_clients(pg, pgfjord, lib):
                        env=dict(os.environ, NODE_PATH=str(modules)))
     assert r.returncode == 0 and r.stdout.strip() == f"ok {CLIENTS * QUERIES}", \
         r.stdout[-2000:] + r.stderr[-2000:]
-    app = [s for s in show(p, "STATS") if s["database"] == "app"][0]
+    app = [s for s in show_rows(p, "STATS") if s["database"] == "app"][0]
     assert app["total_bind_count"] >= CLIENTS * (QUERIES + QUERIES // 10), app
 
 
@@ -592,11 +568,11 @@ def test_eviction_with_two_slots_and_five_statements(pg, pgfjord):
         c.send(*[m for i in (4, 0, 3, 1, 2) for m in (m_bind(f"s{i}", [rnd]), m_execute())], SYNC)
         got = c.until_z()
         assert errors_of(got) == [] and rows_of(got) == [[str(i * rnd)] for i in (4, 0, 3, 1, 2)]
-    servers = [s for s in show(p, "SERVERS") if s["database"] == "app"]
+    servers = [s for s in show_rows(p, "SERVERS") if s["database"] == "app"]
     assert len(servers) == 1 and servers[0]["prepared_statements"] <= 2, servers
     n = pg.execute("select count(*) from pg_prepared_statements", dbname="app")  # own session
     assert n[0][0] == 0
-    clients = [x for x in show(p, "CLIENTS") if x["database"] == "app"]
+    clients = [x for x in show_rows(p, "CLIENTS") if x["database"] == "app"]
     assert [x["prepared_statements"] for x in clients] == [5], clients
     c.close()
 
@@ -610,7 +586,7 @@ def test_server_reset_clears_the_server_cache(pg, pgfjord):
         rows, errs, _ = c.run("r")
         # DISCARD ALL after every transaction: prepared again each time, alone on the server
         assert errs == [] and rows == [["r", "1"]], errs
-    stats = [s for s in show(p, "STATS") if s["database"] == "app"][0]
+    stats = [s for s in show_rows(p, "STATS") if s["database"] == "app"][0]
     assert stats["total_server_parse_count"] >= 5, stats
     c.close()
 
@@ -629,7 +605,7 @@ def test_statements_shared_between_clients(pg, pgfjord):
                      m_execute(), SYNC)
     assert rows_of(got) == [["t!"]]
     if not h.REFERENCE:
-        servers = [s for s in show(p, "SERVERS") if s["database"] == "app"]
+        servers = [s for s in show_rows(p, "SERVERS") if s["database"] == "app"]
         assert servers[0]["prepared_statements"] == 2, servers
     a.close()
     b.close()
@@ -644,12 +620,12 @@ def test_show_counters(pg, pgfjord):
     for _ in range(3):
         c.run("n1")
     c.exchange(m_parse("", "select 3"), m_bind(""), m_execute(), SYNC)  # unnamed: not counted
-    stats = [s for s in show(p, "STATS") if s["database"] == "app"][0]
+    stats = [s for s in show_rows(p, "STATS") if s["database"] == "app"][0]
     assert (stats["total_client_parse_count"], stats["total_server_parse_count"],
             stats["total_bind_count"]) == (2, 2, 3), stats
-    clients = [x for x in show(p, "CLIENTS") if x["database"] == "app"]
+    clients = [x for x in show_rows(p, "CLIENTS") if x["database"] == "app"]
     assert [x["prepared_statements"] for x in clients] == [2], clients
-    servers = [x for x in show(p, "SERVERS") if x["database"] == "app"]
+    servers = [x for x in show_rows(p, "SERVERS") if x["database"] == "app"]
     assert [x["prepared_statements"] for x in servers] == [2], servers
     c.close()
 
@@ -874,7 +850,7 @@ def test_reload_lowers_and_turns_off_max_prepared_statements(pg, pgfjord):
     for i in range(5):
         a.prepare(f"s{i}", f"select {i} + $1::int")
         assert a.run(f"s{i}", 1)[0] == [[str(i + 1)]]
-    assert [s["prepared_statements"] for s in show(p, "SERVERS") if s["database"] == "app"] == [5]
+    assert [s["prepared_statements"] for s in show_rows(p, "SERVERS") if s["database"] == "app"] == [5]
     # lower it: the server's cache is trimmed at its next eviction, the client goes on
     p.settings["max_prepared_statements"] = 2
     p.write_config()
@@ -883,7 +859,7 @@ def test_reload_lowers_and_turns_off_max_prepared_statements(pg, pgfjord):
     for rnd in range(2):
         for i in range(5):
             assert a.run(f"s{i}", rnd)[0] == [[str(i + rnd)]]
-    assert [s["prepared_statements"] for s in show(p, "SERVERS") if s["database"] == "app"] == [2]
+    assert [s["prepared_statements"] for s in show_rows(p, "SERVERS") if s["database"] == "app"] == [2]
     # off: a client that logged in before keeps its names; a new one passes them through
     p.settings["max_prepared_statements"] = 0
     p.write_config()
@@ -895,7 +871,7 @@ def test_reload_lowers_and_turns_off_max_prepared_statements(pg, pgfjord):
     got = b.exchange(m_parse("raw", "select 'raw'"), m_bind("raw"), m_execute(), m_close(b"S", "raw"),
                      SYNC)
     assert types_of(got) == "12DC3Z" and rows_of(got) == [["raw"]], got
-    clients = sorted(x["prepared_statements"] for x in show(p, "CLIENTS") if x["database"] == "app")
+    clients = sorted(x["prepared_statements"] for x in show_rows(p, "CLIENTS") if x["database"] == "app")
     assert clients == [0, 5], clients
     a.close()
     b.close()

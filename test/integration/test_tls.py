@@ -1,10 +1,8 @@
 """TLS toward clients (issue #6): client_tls_sslmode with every libpq sslmode, direct TLS as
 PostgreSQL 17 speaks it (ALPN "postgresql"), certificates reloaded without dropping clients,
 auth_type = cert, the tls column of SHOW CLIENTS, and bad TLS input."""
-import socket
 import ssl
 import struct
-import threading
 import time
 
 import psycopg
@@ -266,13 +264,18 @@ def test_cert_auth_refuses_missing_expired_and_untrusted_certificates(pg, pgfjor
     assert p.alive()
 
 
+def tls_column_of_a_client(p):
+    """The tls column of SHOW CLIENTS for a TLS client that has run a query."""
+    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
+        c.execute("select 1")
+        return show(a, "CLIENTS").where(database="app")[0]["tls"]
+
+
 def test_client_tls_protocols_and_ciphers(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls_protocols": "tlsv1.2",
                                                     "client_tls_ciphers": "ECDHE-RSA-AES128-GCM-SHA256"})
-    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
-        c.execute("select 1")
-        tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
-        assert tls.startswith("TLSv1.2/ECDHE-RSA-AES128-GCM-SHA256"), tls
+    tls = tls_column_of_a_client(p)
+    assert tls.startswith("TLSv1.2/ECDHE-RSA-AES128-GCM-SHA256"), tls
     # a client that insists on TLS 1.3 cannot agree with a TLS 1.2-only pooler
     w = h.Wire(p.host, p.port)
     try:
@@ -289,20 +292,16 @@ def test_client_tls_protocols_and_ciphers(pg, pgfjord, certs):
 @pytest.mark.pgfjord_only("PgBouncer 1.18 names TLS 1.3 ciphers differently in the tls column")
 def test_client_tls13_ciphers(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls13_ciphers": "TLS_CHACHA20_POLY1305_SHA256"})
-    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
-        c.execute("select 1")
-        tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
-        assert tls.startswith("TLSv1.3/TLS_CHACHA20_POLY1305_SHA256"), tls
+    tls = tls_column_of_a_client(p)
+    assert tls.startswith("TLSv1.3/TLS_CHACHA20_POLY1305_SHA256"), tls
 
 
 @pytest.mark.pgfjord_only("the ECDH group in the tls column is read from OpenSSL 3's negotiated group")
 def test_client_tls_ecdhcurve(pg, pgfjord, certs):
     p = tls_pooler(pg, pgfjord, certs, "require", {"client_tls_ecdhcurve": "prime256v1",
                                                     "client_tls_dheparams": "none"})
-    with connect(p, "require") as c, console(p, user=TRUST_USER, password=None, sslmode="require") as a:
-        c.execute("select 1")
-        tls = show(a, "CLIENTS").where(database="app")[0]["tls"]
-        assert tls.endswith("/ECDH=prime256v1"), tls
+    tls = tls_column_of_a_client(p)
+    assert tls.endswith("/ECDH=prime256v1"), tls
 
 
 def test_bad_tls_key_values_stop_the_start(pg, pgfjord, certs):
