@@ -49,7 +49,8 @@ struct pf_iobuf *pf_iobuf_grow(struct pf_iobuf *buf, uint32_t min_size);
 void pf_iobuf_free_all(void);
 /* For SHOW MEM: buffers in use and spare, of the standard (and larger) or the small size. */
 void pf_iobuf_counts(bool small, int *used, int *spare);
-/* The most buffers in use at once since the last call (then restarts from the current count). */
+/* The most standard (and larger) buffers in use at once since the last call (then restarts
+ * from the current count). Small buffers are not counted: they are what the free list keeps. */
 int pf_iobuf_take_peak(void);
 
 #endif

@@ -68,8 +68,7 @@ void pf_pool_tenants_refresh(struct pf_pool *pool);
 
 /* "" for the implicit group. */
 const char *pf_tenant_name(const struct pf_tenant *t);
-/* Its query_wait_timeout: its entry's, else the pool's (0 = off). */
-/* The tenant's query_wait_timeout, else the pool's (pool_limit). */
+/* The tenant's query_wait_timeout: its entry's, else the pool's (pool_limit; 0 = off). */
 usec_t pf_tenant_wait_limit(const struct pf_tenant *t, usec_t pool_limit);
 /* Its max_client_conn; 0 = no limit of its own. */
 int pf_tenant_max_clients(const struct pf_tenant *t);

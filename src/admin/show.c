@@ -557,7 +557,7 @@ static void show_mem(struct pf_buf *out)
 	pf_rs_begin(&rs, out, "siiii", cols);
 	int used, spare;
 	pf_iobuf_counts(false, &used, &spare);
-	mem_row(&rs, "iobuf_cache", pf_state.set->pkt_buf, used, spare);
+	mem_row(&rs, "iobuf_cache", (int)pf_iobuf_standard_size(), used, spare);
 	pf_iobuf_counts(true, &used, &spare); /* the bytes of waiting clients (net/iobuf.h) */
 	mem_row(&rs, "iobuf_small", PF_IOBUF_SMALL_SIZE, used, spare);
 	mem_row(&rs, "client_cache", (int)sizeof(struct pf_client), pf_client_total(), 0);

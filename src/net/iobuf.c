@@ -12,9 +12,9 @@ static struct pf_iobuf *free_list;
 static int free_count;
 static struct pf_iobuf *small_free_list; /* PF_IOBUF_SMALL_SIZE buffers */
 static int small_free_count;
-static int used_count; /* both sizes */
+static int std_used_count; /* standard and larger */
 static int small_used_count;
-static int peak_used; /* most buffers in use at once since pf_iobuf_take_peak() */
+static int peak_used; /* most standard (and larger) buffers in use at once since pf_iobuf_take_peak() */
 
 void pf_iobuf_setup(uint32_t size)
 {
@@ -36,8 +36,8 @@ struct pf_iobuf *pf_iobuf_get(uint32_t min_size)
 	}
 	buf->recv_pos = buf->pkt_pos = buf->send_pos = 0;
 	buf->next_free = NULL;
-	if (++used_count > peak_used)
-		peak_used = used_count;
+	if (++std_used_count > peak_used)
+		peak_used = std_used_count;
 	return buf;
 }
 
@@ -59,8 +59,6 @@ struct pf_iobuf *pf_iobuf_get_small(void)
 	buf->recv_pos = buf->pkt_pos = buf->send_pos = 0;
 	buf->next_free = NULL;
 	small_used_count++;
-	if (++used_count > peak_used)
-		peak_used = used_count;
 	return buf;
 }
 
@@ -68,9 +66,10 @@ void pf_iobuf_put(struct pf_iobuf *buf)
 {
 	if (!buf)
 		return;
-	used_count--;
 	if (buf->size == PF_IOBUF_SMALL_SIZE)
 		small_used_count--;
+	else
+		std_used_count--;
 	if (buf->size == PF_IOBUF_SMALL_SIZE && small_free_count < PF_IOBUF_MAX_FREE_SMALL) {
 		buf->next_free = small_free_list;
 		small_free_list = buf;
@@ -125,13 +124,13 @@ void pf_iobuf_free_all(void)
 
 void pf_iobuf_counts(bool small, int *used, int *spare)
 {
-	*used = small ? small_used_count : used_count - small_used_count;
+	*used = small ? small_used_count : std_used_count;
 	*spare = small ? small_free_count : free_count;
 }
 
 int pf_iobuf_take_peak(void)
 {
 	int peak = peak_used;
-	peak_used = used_count;
+	peak_used = std_used_count;
 	return peak;
 }

@@ -373,7 +373,7 @@ static int read_some(struct pf_stream *s)
 {
 	if (!s->buf)
 		s->buf = pf_iobuf_get(0);
-	else if (!s->paused && s->buf->size < pf_iobuf_standard_size())
+	else if (!s->paused && s->buf->size == PF_IOBUF_SMALL_SIZE)
 		s->buf = pf_iobuf_grow(s->buf, 0); /* the wait is over: read in full-size chunks again */
 	struct pf_iobuf *buf = s->buf;
 	if (buf->recv_pos == buf->size)

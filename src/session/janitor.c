@@ -239,7 +239,7 @@ static void free_idle_auto_databases(uint64_t now)
  * malloc_trim gives the memory freed after a burst (client objects, receive buffers) back to
  * the system. Done while a burst goes on, it only makes the buffers fault their pages in again
  * a moment later: 5000 page faults per run and a longer p99 at 5000 clients waiting for a pool
- * of 20. So it waits for calm: periods in which no more receive buffers were in use at once
+ * of 20. So it waits for calm: periods in which no more pkt_buf buffers were in use at once
  * than the free list keeps anyway.
  */
 static void trim_when_calm(void)

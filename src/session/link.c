@@ -252,7 +252,6 @@ void pf_link_request_server(struct pf_client *client)
 	pf_link_maybe_launch(pool);
 }
 
-/* Does this other pool count against the limit that blocks `pool`? */
 /*
  * The other pools under the same limit as `pool`: its database's own list for
  * max_db_connections (no walk over every pool on this path), every pool of the user for

@@ -548,6 +548,32 @@ static enum pf_ps_ensure ensure(struct pf_client *client, struct pf_server *serv
 	return r;
 }
 
+/*
+ * Put the message's head with the server-side name in place of the client's (its body follows
+ * from the buffer). Checked by rename_fits() first, so it cannot fail here.
+ */
+static void inject_renamed(struct pf_client *client, const struct pf_pkt *pkt, const uint8_t *body, size_t off,
+			   size_t old_len, const struct pf_ps_stmt *st)
+{
+	pf_build_renamed_head(&scratch, pkt->type, body, pkt->body_len, off, old_len, pf_ps_stmt_name(st));
+	pf_stream_inject(&client->stream, scratch.data, scratch.len);
+	client->stream.drop_head = (uint32_t)(PF_MSG_HEADER_LEN + off + old_len + 1);
+}
+
+/*
+ * Would the renamed message still have a valid length? Only a body near 2 GiB (past
+ * PostgreSQL's own 1 GiB limit) does not: such a client is refused before anything of the
+ * message is sent, so the server sees whole messages only.
+ */
+static bool rename_fits(struct pf_client *client, const struct pf_pkt *pkt, size_t old_len,
+			const struct pf_ps_stmt *st)
+{
+	if (pkt->body_len - old_len + strlen(pf_ps_stmt_name(st)) <= 0x7fffffffU - 4)
+		return true;
+	pf_client_disconnect(client, "08P01", "message too long: %u bytes", (unsigned)pkt->body_len);
+	return false;
+}
+
 /* Might this query text end a transaction block? PostgreSQL parses only those in a failed
  * block (COMMIT, ROLLBACK, END, ABORT, PREPARE TRANSACTION, ...); text that starts with a
  * comment counts as maybe. */
@@ -590,6 +616,9 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 	enum pf_ps_result r = pf_ps_client_parse(view(client), &registry, name, key, key_len, stats, &st);
 	if (r == PF_PS_EXISTS)
 		return fail_parse(client, server, r, name, key, key_len);
+	size_t old_len = strlen(name);
+	if (!rename_fits(client, pkt, old_len, st))
+		return PKT_CLOSED;
 	client->ext_in_flight = true;
 	pf_buf_reset(&scratch);
 	uint32_t sent = 0;
@@ -603,10 +632,7 @@ static enum pf_pkt_action on_parse(struct pf_client *client, struct pf_server *s
 		return answer_later(server, IT_FAKE, PF_BE_PARSE_COMPLETE, UNDO_CLIENT_CLOSE, name, NULL);
 	}
 	/* A miss: the client's own Parse, renamed, prepares it; its answer is the client's. */
-	size_t old_len = strlen(name);
-	pf_build_renamed_head(&scratch, PF_FE_PARSE, pkt->body, pkt->body_len, 0, old_len, pf_ps_stmt_name(st));
-	pf_stream_inject(&client->stream, scratch.data, scratch.len);
-	client->stream.drop_head = (uint32_t)(PF_MSG_HEADER_LEN + old_len + 1);
+	inject_renamed(client, pkt, pkt->body, 0, old_len, st);
 	struct pf_pp_item *it = push(q, IT_EXT);
 	it->undo = UNDO_CLIENT_CLOSE | UNDO_FORGET;
 	set_name(it, name);
@@ -649,14 +675,14 @@ static enum pf_pkt_action on_stmt_ref(struct pf_client *client, struct pf_server
 		st = pf_ps_client_get(client->ps, name);
 	if (!st)
 		return fail_here(client, server, PF_PS_MISSING, name);
+	size_t old_len = strlen(name);
+	if (!rename_fits(client, pkt, old_len, st))
+		return PKT_CLOSED;
 	client->ext_in_flight = true;
 	pf_buf_reset(&scratch);
 	uint32_t sent = 0;
 	ensure(client, server, st, true, &sent);
-	size_t old_len = strlen(name);
-	pf_build_renamed_head(&scratch, pkt->type, pkt->prefix, pkt->body_len, off, old_len, pf_ps_stmt_name(st));
-	pf_stream_inject(&client->stream, scratch.data, scratch.len);
-	client->stream.drop_head = (uint32_t)(PF_MSG_HEADER_LEN + off + old_len + 1);
+	inject_renamed(client, pkt, pkt->prefix, off, old_len, st);
 	if (q->count)
 		push_ext(q);
 	q->ext_sent += sent + 1;
@@ -686,9 +712,10 @@ static enum pf_sqlcmd query_cmd(const struct pf_pkt *pkt, char name[PF_SQLCMD_NA
 	*act = PKT_FORWARD;
 	if (pkt->avail && !pf_pp_may_be_sqlcmd(pkt->prefix[0]))
 		return PF_SQLCMD_OTHER;
+	if (pkt->len > SQLCMD_FULL_MAX)
+		return PF_SQLCMD_OTHER; /* no DEALLOCATE or DISCARD is that long: not worth a scan */
 	if (!pkt->full) {
-		if (pkt->len <= SQLCMD_FULL_MAX)
-			*act = PKT_NEED_FULL;
+		*act = PKT_NEED_FULL;
 		return PF_SQLCMD_OTHER;
 	}
 	return pf_sqlcmd_parse((const char *)pkt->body, pkt->body_len, name);

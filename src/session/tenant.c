@@ -148,7 +148,11 @@ void pf_tenant_enqueue(struct pf_client *client)
 
 	if (!client->tenant) /* every client of a pool with tenants has a place; never lose one */
 		attach(client, &pt->implicit);
-	pf_tsched_enqueue(&pt->sched, client->tenant->tenant->ts, &client->tenant->wait, client,
+	struct pf_tenant *t = client->tenant->tenant;
+	/* A new stretch of waiting, however the last one ended (picked, timed out, left). */
+	if (pf_ts_tenant_waiting(t->ts) == 0)
+		t->reserve_logged = false;
+	pf_tsched_enqueue(&pt->sched, t->ts, &client->tenant->wait, client,
 			  (usec_t)client->wait_start_usec);
 }
 
@@ -186,8 +190,6 @@ struct pf_client *pf_tenant_pick(struct pf_pool *pool)
 		log_warning("%s/%s: tenant %s taking connection from reserve_pool", pool->db->name, pool->user->name,
 			    pf_tenant_name(t));
 	}
-	if (pf_ts_tenant_waiting(t->ts) == 0)
-		t->reserve_logged = false;
 	return client;
 }
 
