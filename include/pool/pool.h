@@ -170,6 +170,23 @@ static inline void pf_pool_server_lists(struct pf_pool *pool, struct stat_list *
 	lists[4] = &pool->login_servers;
 }
 
+/* The idle server to hand out next: the oldest with server_round_robin, else the one used
+ * last (LIFO keeps the fewest servers busy); NULL when none is idle. */
+static inline struct list_head *pf_pool_next_idle(struct pf_pool *pool)
+{
+	return pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
+						: statlist_last(&pool->idle_servers);
+}
+
+/* A pool's client lists, for walks over every client of it. */
+#define PF_CLIENT_LISTS 3
+static inline void pf_pool_client_lists(struct pf_pool *pool, struct stat_list *lists[PF_CLIENT_LISTS])
+{
+	lists[0] = &pool->active_clients;
+	lists[1] = &pool->waiting_clients;
+	lists[2] = &pool->welcome_clients;
+}
+
 void pf_pool_state_init(struct event_base *base, struct pf_conf *conf, struct pf_userlist *userlist);
 void pf_pool_state_free(void);
 /* auth_hba_file (when auth_type = hba) and auth_ident_file (when set) of these settings;

@@ -106,5 +106,7 @@ void pf_pp_client_closed(struct pf_client *client);
 
 /* At exit, after every connection is closed: free the statement registry. */
 void pf_pp_shutdown(void);
+/* SHOW MEM: the distinct statements known (all clients, all servers) and their texts' bytes. */
+void pf_pp_registry_usage(size_t *statements, size_t *key_bytes);
 
 #endif

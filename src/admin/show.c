@@ -20,6 +20,7 @@
 #include "proto/build.h"
 #include "session/auth_query.h"
 #include "session/client.h"
+#include "session/prepared_path.h"
 #include "session/server.h"
 
 static const char *pool_mode_name(int mode)
@@ -448,8 +449,9 @@ static void each_client_list(struct pf_rs *rs, bool sockets, bool only_active)
 	}
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
-		struct stat_list *lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
-		for (int i = 0; i < 3; i++) {
+		struct stat_list *lists[PF_CLIENT_LISTS];
+		pf_pool_client_lists(pool, lists);
+		for (int i = 0; i < PF_CLIENT_LISTS; i++) {
 			statlist_for_each_safe(pos, tmp, lists[i]) {
 				struct pf_client *client = container_of(pos, struct pf_client, node);
 				if (!only_active || client->stream.buf)
@@ -539,15 +541,16 @@ static void show_lists(struct pf_buf *out)
 	pf_rs_end(&rs, "SHOW");
 }
 
-/* One SHOW MEM row: a cache of objects of `size` bytes, `used` of them in use, `spare` kept. */
-static void mem_row(struct pf_rs *rs, const char *name, int size, int used, int spare)
+/* One SHOW MEM row: objects of `size` bytes (0: of varying size), `used` of them in use,
+ * `spare` kept for reuse, `total` bytes. */
+static void mem_row(struct pf_rs *rs, const char *name, int size, int used, int spare, int64_t total)
 {
 	pf_rs_row(rs);
 	pf_rs_text(rs, name);
 	pf_rs_int(rs, size);
 	pf_rs_int(rs, used);
 	pf_rs_int(rs, spare);
-	pf_rs_int(rs, (int64_t)size * (used + spare));
+	pf_rs_int(rs, total);
 }
 
 static void show_mem(struct pf_buf *out)
@@ -557,11 +560,16 @@ static void show_mem(struct pf_buf *out)
 	pf_rs_begin(&rs, out, "siiii", cols);
 	int used, spare;
 	pf_iobuf_counts(false, &used, &spare);
-	mem_row(&rs, "iobuf_cache", (int)pf_iobuf_standard_size(), used, spare);
+	int bufsize = (int)pf_iobuf_standard_size();
+	mem_row(&rs, "iobuf_cache", bufsize, used, spare, (int64_t)bufsize * (used + spare));
 	pf_iobuf_counts(true, &used, &spare); /* the bytes of waiting clients (net/iobuf.h) */
-	mem_row(&rs, "iobuf_small", PF_IOBUF_SMALL_SIZE, used, spare);
-	mem_row(&rs, "client_cache", (int)sizeof(struct pf_client), pf_client_total(), 0);
-	mem_row(&rs, "param_values", 0, pf_interned_count(), 0); /* size varies: not counted */
+	mem_row(&rs, "iobuf_small", PF_IOBUF_SMALL_SIZE, used, spare, (int64_t)PF_IOBUF_SMALL_SIZE * (used + spare));
+	int clients = pf_client_total();
+	mem_row(&rs, "client_cache", (int)sizeof(struct pf_client), clients, 0, (int64_t)sizeof(struct pf_client) * clients);
+	mem_row(&rs, "param_values", 0, pf_interned_count(), 0, 0); /* size varies: not counted */
+	size_t statements, text_bytes;
+	pf_pp_registry_usage(&statements, &text_bytes);
+	mem_row(&rs, "prepared_statements", 0, (int)statements, 0, (int64_t)text_bytes); /* their query texts */
 	pf_rs_end(&rs, "SHOW");
 }
 
@@ -575,7 +583,7 @@ static void show_state(struct pf_buf *out)
 		{ "paused", pf_state.paused ? "yes" : "no" },
 		{ "suspended", "no" },
 	};
-	for (int i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		pf_rs_row(&rs);
 		pf_rs_text(&rs, rows[i][0]);
 		pf_rs_text(&rs, rows[i][1]);

@@ -149,8 +149,9 @@ static void close_all_connections(void)
 	}
 	list_for_each_safe(pos, tmp, &pf_state.pools) {
 		struct pf_pool *pool = container_of(pos, struct pf_pool, node);
-		struct stat_list *client_lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
-		for (size_t i = 0; i < 3; i++) {
+		struct stat_list *client_lists[PF_CLIENT_LISTS];
+		pf_pool_client_lists(pool, client_lists);
+		for (size_t i = 0; i < PF_CLIENT_LISTS; i++) {
 			statlist_for_each_safe(cpos, ctmp, client_lists[i]) {
 				struct pf_client *client = container_of(cpos, struct pf_client, node);
 				pf_client_disconnect(client, "57P01", "pooler is shutting down");

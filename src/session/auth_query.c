@@ -187,8 +187,7 @@ static void dispatch(struct pf_pool *pool)
 		return; /* as clients do: they wait for RESUME */
 	/* A server being checked takes the oldest lookup when the check is done. */
 	while (statlist_count(&pool->auth_lookups) > statlist_count(&pool->tested_servers)) {
-		struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
-									  : statlist_last(&pool->idle_servers);
+		struct list_head *item = pf_pool_next_idle(pool);
 		if (!item)
 			break;
 		struct pf_server *server = container_of(item, struct pf_server, node);

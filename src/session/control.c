@@ -55,14 +55,6 @@ int pf_control_busy_servers(struct pf_database *db)
 	return n;
 }
 
-/* The lists a pool's logged-in clients are on. */
-static void client_lists(struct pf_pool *pool, struct stat_list *lists[3])
-{
-	lists[0] = &pool->active_clients;
-	lists[1] = &pool->waiting_clients;
-	lists[2] = &pool->welcome_clients;
-}
-
 /* Servers still in use (not idle): mark them for closing when `mark`; count the marked ones. */
 static int walk_busy_servers(struct pf_database *db, bool mark)
 {
@@ -94,9 +86,9 @@ void pf_control_kill(struct pf_database *db, const char *reason)
 	pf_for_each_pool(pool) {
 		if (!pool_matches(pool, db))
 			continue;
-		struct stat_list *clients[3];
-		client_lists(pool, clients);
-		for (int i = 0; i < 3; i++) {
+		struct stat_list *clients[PF_CLIENT_LISTS];
+		pf_pool_client_lists(pool, clients);
+		for (int i = 0; i < PF_CLIENT_LISTS; i++) {
 			struct list_head *pos, *tmp;
 			statlist_for_each_safe(pos, tmp, clients[i]) {
 				pf_client_disconnect(container_of(pos, struct pf_client, node), "08P01", "%s", reason);
@@ -128,9 +120,9 @@ struct pf_client *pf_control_find_client(uint64_t id)
 {
 	struct pf_pool *pool;
 	pf_for_each_pool(pool) {
-		struct stat_list *clients[3];
-		client_lists(pool, clients);
-		for (int i = 0; i < 3; i++) {
+		struct stat_list *clients[PF_CLIENT_LISTS];
+		pf_pool_client_lists(pool, clients);
+		for (int i = 0; i < PF_CLIENT_LISTS; i++) {
 			struct list_head *pos, *tmp;
 			statlist_for_each_safe(pos, tmp, clients[i]) {
 				struct pf_client *client = container_of(pos, struct pf_client, node);

@@ -185,8 +185,7 @@ static void wake_linked(struct pf_client *client, struct pf_server *server, stru
 static bool dispatch_idle(struct pf_pool *pool, struct pf_client *self)
 {
 	while (pf_tenant_can_pick(pool)) {
-		struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
-									  : statlist_last(&pool->idle_servers);
+		struct list_head *item = pf_pool_next_idle(pool);
 		if (!item)
 			return false;
 		struct pf_server *server = container_of(item, struct pf_server, node);
@@ -232,8 +231,7 @@ void pf_link_request_server(struct pf_client *client)
 		pf_client_change_state(client, CL_WAITING);
 		return;
 	}
-	struct list_head *item = pf_state.set->server_round_robin ? statlist_first(&pool->idle_servers)
-								  : statlist_last(&pool->idle_servers);
+	struct list_head *item = pf_pool_next_idle(pool);
 	if (item) {
 		struct pf_server *server = container_of(item, struct pf_server, node);
 		const char *check = pf_link_check_query_due(server);

@@ -81,6 +81,12 @@ struct pf_pp_item {
 static struct pf_ps_registry registry = { .hash = pf_hash_bytes };
 static struct pf_buf scratch; /* messages being built; one event loop, one at a time */
 
+void pf_pp_registry_usage(size_t *statements, size_t *key_bytes)
+{
+	*statements = pf_ps_registry_count(&registry);
+	*key_bytes = registry.key_bytes;
+}
+
 void pf_pp_shutdown(void)
 {
 	pf_buf_free(&scratch);

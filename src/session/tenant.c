@@ -88,12 +88,14 @@ static void start_tenants(struct pf_pool *pool)
 /* The last tenant of its own left the pool: back to waiting_clients alone (same order). */
 static void stop_tenants(struct pf_pool *pool)
 {
-	struct stat_list *lists[] = { &pool->active_clients, &pool->waiting_clients, &pool->welcome_clients };
+	struct stat_list *lists[PF_CLIENT_LISTS];
 	struct list_head *pos, *tmp;
+
+	pf_pool_client_lists(pool, lists);
 
 	/* The scheduler first: freeing it walks the waiters still queued, which live in the states. */
 	pf_pool_tenants_free(pool);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < PF_CLIENT_LISTS; i++) {
 		statlist_for_each_safe(pos, tmp, lists[i]) {
 			struct pf_client *client = container_of(pos, struct pf_client, node);
 

@@ -931,3 +931,17 @@ def test_an_empty_parse_gets_the_servers_error_and_stalls_nobody(pg, pgfjord):
         assert c.execute("select 1").fetchone()[0] == 1
     assert time.monotonic() - t0 < 3
     assert p.alive()
+
+
+@pytest.mark.pgfjord_only(NEEDS_PS)
+def test_show_mem_counts_statements_and_their_texts(pg, pgfjord):
+    p = pooler(pg, pgfjord, default_pool_size=1)
+    c = Client(p)
+    texts = [f"select {i} + $1::int" for i in range(3)]
+    for i, sql in enumerate(texts):
+        c.prepare(f"m{i}", sql)
+        assert c.run(f"m{i}", 1)[0] == [[str(i + 1)]]
+    row = {r["name"]: r for r in show_rows(p, "MEM")}["prepared_statements"]
+    assert row["used"] == 3, row
+    assert row["memtotal"] >= sum(len(t) for t in texts), row
+    c.close()
